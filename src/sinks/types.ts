@@ -1,0 +1,64 @@
+/**
+ * The sink contract. Every sink instance lives inside one worker thread, so records of one
+ * host reach it in order. Batch-oriented network sinks implement `Transport` and are wrapped
+ * by the shared delivery runner (`src/sinks/delivery`), which owns queueing, batching,
+ * retries and drop accounting; a transport only knows how to send one batch.
+ */
+import type { Logger } from 'pino'
+import type { NetconsRecord } from '../types.js'
+
+/** What a sink instance is told about where it runs. */
+export interface SinkContext {
+  /** The sink's id in the config (`sinks: { <id>: {...} }`). */
+  sinkId: string
+  /** 0-based worker index. */
+  thread: number
+  workerCount: number
+  logger: Logger
+  /** Directory of the config file, for resolving relative paths. */
+  configDir: string
+}
+
+export interface HealthResult {
+  ok: boolean
+  /** Why not, when `ok` is false. */
+  message?: string
+}
+
+export interface Sink {
+  /** Accept one record. Never throws and never blocks; a record that cannot be kept is counted as dropped with a reason. */
+  write (record: NetconsRecord): void
+  /** Resolves when every record accepted so far was delivered or dropped with a counted reason. */
+  flush (): Promise<void>
+  /** Graceful: flush within `deadlineMs`, then release resources. Idempotent. */
+  close (deadlineMs?: number): Promise<void>
+  /** Reopen files (SIGHUP, for external logrotate). */
+  reopen? (): Promise<void>
+  /** Used by `check-config` and at start-up. */
+  health? (): Promise<HealthResult>
+  /** Counters for the metrics endpoint. */
+  stats? (): SinkStats
+}
+
+export interface SinkStats {
+  sent: number
+  failed: number
+  retried: number
+  dropped: Record<string, number>
+  queueDepth: number
+}
+
+/** A send result is a value: the runner decides what to do with it. */
+export type SendResult =
+  | { status: 'ok' }
+  | { status: 'retryable', error: Error, retryAfterMs?: number }
+  | { status: 'failed', error: Error }
+
+/** How to send one batch; the runner decides when. */
+export interface Transport {
+  send (batch: readonly NetconsRecord[]): Promise<SendResult>
+  close (): Promise<void>
+  health? (): Promise<HealthResult>
+}
+
+export type SinkFactory<O = Record<string, unknown>> = (options: O, ctx: SinkContext) => Sink | Promise<Sink>
