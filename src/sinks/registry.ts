@@ -1,0 +1,8 @@
+/**
+ * Sink types by name. Adding a sink type is one folder under `src/sinks/<type>/` exporting a
+ * `SinkFactory`, plus one line here and its options schema in `schemas/sinks/<type>.schema.json`.
+ */
+import type { SinkFactory } from './types.js'
+
+export const sinkTypes: Record<string, () => Promise<SinkFactory<any>>> = {
+}
