@@ -5,4 +5,6 @@
 import type { SinkFactory } from './types.js'
 
 export const sinkTypes: Record<string, () => Promise<SinkFactory<any>>> = {
+  stdout: async () => (await import('./stdout/index.js')).createStdoutSink,
+  module: async () => (await import('./module/index.js')).createModuleSink,
 }

@@ -1,0 +1,68 @@
+/**
+ * Loading JS output modules — the counterpart of netconsd's dlopen()ed `.so` modules.
+ *
+ * A module exports `handler(thread, src, buf, msg)` (required) and optionally `init(workerCount)`
+ * and `exit()`. ES modules and CommonJS both work (CommonJS exports arrive as `default`). Every
+ * worker thread has its own JS realm, so each worker loads its own instance and calls its `init`.
+ */
+import { isAbsolute, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { existsSync } from 'node:fs'
+import { NetconsdError } from '../../errors.js'
+import type { NetconsRecord } from '../../types.js'
+
+export type ModuleHandler = (thread: number, src: string, buf: NetconsRecord | null, msg: NetconsRecord | null) => unknown
+
+export interface OutputModule {
+  path: string
+  handler: ModuleHandler
+  init?: (workerCount: number) => unknown
+  exit?: () => unknown
+}
+
+export function resolveModulePath (path: string, baseDir: string): string {
+  return isAbsolute(path) ? path : resolve(baseDir, path)
+}
+
+/** Imports and checks a module. Throws NETCONSD_ERR_MODULE_LOAD naming the file and the reason. */
+export async function importOutputModule (path: string): Promise<OutputModule> {
+  if (!existsSync(path)) {
+    throw new NetconsdError('NETCONSD_ERR_MODULE_LOAD', `Output module ${path} does not exist.`, { path, reason: 'not found' })
+  }
+  let ns: Record<string, unknown>
+  try {
+    ns = await import(pathToFileURL(path).href) as Record<string, unknown>
+  } catch (err) {
+    throw new NetconsdError('NETCONSD_ERR_MODULE_LOAD', `Output module ${path} failed to load: ${(err as Error).message}`,
+      { path, reason: (err as Error).message }, { cause: err })
+  }
+  // CommonJS (`module.exports = { handler }`) and `export default { handler }` arrive as `default`.
+  const def = ns.default
+  const src = typeof ns.handler === 'function' ? ns : (typeof def === 'object' && def !== null ? def as Record<string, unknown> : ns)
+  const { handler, init, exit } = src
+  if (typeof handler !== 'function') {
+    throw new NetconsdError('NETCONSD_ERR_MODULE_LOAD',
+      `Output module ${path} does not export a handler(thread, src, buf, msg) function.`,
+      { path, reason: `handler is ${typeof handler}`, exports: Object.keys(src) })
+  }
+  for (const [name, fn] of [['init', init], ['exit', exit]] as const) {
+    if (fn !== undefined && typeof fn !== 'function') {
+      throw new NetconsdError('NETCONSD_ERR_MODULE_LOAD', `Output module ${path} exports ${name} that is not a function.`, { path, reason: `${name} is ${typeof fn}` })
+    }
+  }
+  const mod: OutputModule = { path, handler: handler as ModuleHandler }
+  if (typeof init === 'function') mod.init = init as (n: number) => unknown
+  if (typeof exit === 'function') mod.exit = exit as () => unknown
+  return mod
+}
+
+/** Calls `init(workerCount)`; a throw or rejection becomes NETCONSD_ERR_MODULE_INIT naming the file. */
+export async function initOutputModule (mod: OutputModule, workerCount: number): Promise<void> {
+  if (mod.init === undefined) return
+  try {
+    await mod.init(workerCount)
+  } catch (err) {
+    throw new NetconsdError('NETCONSD_ERR_MODULE_INIT', `Output module ${mod.path} init() failed: ${(err as Error)?.message ?? String(err)}`,
+      { path: mod.path, reason: (err as Error)?.message ?? String(err) }, { cause: err })
+  }
+}
