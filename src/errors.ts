@@ -14,7 +14,8 @@ export const ERROR_CODES = {
   NETCONSD_ERR_WORKER_CRASH: 'A worker thread exited unexpectedly.',
   NETCONSD_ERR_SINK_CLOSED: 'A record was written to a sink after close().',
   NETCONSD_ERR_SINK_SEND: 'A sink failed to deliver a batch.',
-  NETCONSD_ERR_ROUTE_TEST: 'A route test case failed.'
+  NETCONSD_ERR_ROUTE_TEST: 'A route test case failed.',
+  NETCONSD_ERR_CAPTURE_READ: 'A capture file (JSONL, pcap, pcapng) could not be read or is malformed.'
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES
