@@ -1,0 +1,316 @@
+/**
+ * The daemon's main thread.
+ *
+ *   UDP :1514 ──► ingest (JS path: dgram here, hash src → worker, one batch per worker per turn)
+ *                   │            (native path: each worker owns an SO_REUSEPORT socket instead)
+ *                   ▼
+ *   worker 0 … N-1: ncrx ─► incidents ─► router ─► sinks / output modules      (src/worker)
+ *                   │ stats snapshots, incident records
+ *                   ▼
+ *   main: exit statistics, metrics, paging aggregator, signals (TERM/INT stop, HUP reload)
+ *
+ * Shutdown order: stop receiving → hand over pending batches → every worker releases its held
+ * ncrx messages, flushes and closes its sinks and modules → exit statistics → exit.
+ */
+import { Worker } from 'node:worker_threads'
+import type { Logger } from 'pino'
+import type { Config } from './config/types.js'
+import { JsIngest } from './ingest/udp.js'
+import { deserializeError, NetconsdError } from './errors.js'
+import type { FromWorker, HostStat, ToWorker, WorkerData } from './worker/protocol.js'
+import type { PipelineSnapshot } from './worker/pipeline.js'
+import type { NetconsRecord } from './types.js'
+
+export interface DaemonOptions {
+  config: Config
+  logger: Logger
+  /** `auto`: native when the addon loads, else JS. */
+  receivePath?: 'auto' | 'native' | 'js'
+  /** Worker stats snapshot interval, ms. */
+  statsIntervalMs?: number
+  /** Bytes queued to one worker (JS path) before datagrams for it are dropped. */
+  maxQueuedBytesPerWorker?: number
+  /** Called with every incident record from any worker (paging, tests). */
+  onIncident?: (rec: NetconsRecord) => void
+}
+
+interface WorkerSlot {
+  thread: number
+  worker: Worker
+  ready: boolean
+  snapshot?: PipelineSnapshot
+  hosts: HostStat[]
+  kernelDrops?: number | null
+  stopping: boolean
+  restarts: number
+}
+
+const WORKER_URL = new URL('./worker/worker-main.js', import.meta.url)
+
+export class Daemon {
+  #config: Config
+  readonly #log: Logger
+  readonly #opts: DaemonOptions
+  #workers: WorkerSlot[] = []
+  #ingest: JsIngest | undefined
+  #receivePath: 'native' | 'js' = 'js'
+  #boundPort = 0
+  #recvBufferBytes = 0
+  #stopping: Promise<void> | undefined
+  #reqId = 0
+  readonly #pending = new Map<number, { resolve: (v: FromWorker) => void, left: number, results: FromWorker[] }>()
+
+  constructor (opts: DaemonOptions) {
+    this.#opts = opts
+    this.#config = opts.config
+    this.#log = opts.logger
+  }
+
+  get config (): Config { return this.#config }
+  get port (): number { return this.#boundPort }
+  get receivePath (): 'native' | 'js' { return this.#receivePath }
+  get recvBufferBytes (): number { return this.#recvBufferBytes }
+
+  async start (): Promise<void> {
+    const c = this.#config
+    if (!Number.isInteger(c.workers.count) || c.workers.count < 1) {
+      throw new NetconsdError('NETCONSD_ERR_CLI_USAGE', 'The worker count must be at least 1.', { field: 'workers.count', found: c.workers.count })
+    }
+    this.#receivePath = await this.#chooseReceivePath()
+    this.#log.info({ receivePath: this.#receivePath, workers: c.workers.count, address: c.listen.address, port: c.listen.port }, 'Starting.')
+
+    try {
+      if (this.#receivePath === 'native') {
+        // Worker 0 binds first so that port 0 (tests) resolves to one port all workers share.
+        const first = await this.#spawn(0, c.listen.port)
+        this.#boundPort = first.boundPort ?? c.listen.port
+        this.#recvBufferBytes = first.recvBufferBytes ?? 0
+        await Promise.all(Array.from({ length: c.workers.count - 1 }, async (_, i) => await this.#spawn(i + 1, this.#boundPort)))
+      } else {
+        await Promise.all(Array.from({ length: c.workers.count }, async (_, i) => await this.#spawn(i, c.listen.port)))
+        this.#ingest = new JsIngest({
+          address: c.listen.address,
+          port: c.listen.port,
+          recvBufferBytes: c.listen.recvBufferBytes,
+          listeners: c.listen.listeners,
+          workers: c.workers.count,
+          maxQueuedBytesPerWorker: this.#opts.maxQueuedBytesPerWorker ?? 64 * 1024 * 1024,
+          logger: this.#log,
+          post: (w, batch) => {
+            const slot = this.#workers[w]
+            if (slot === undefined || slot.stopping) return
+            slot.worker.postMessage(batch, [batch.data.buffer, batch.offsets.buffer, batch.lengths.buffer, batch.addrs.buffer, batch.ports.buffer] as ArrayBuffer[])
+          }
+        })
+        await this.#ingest.start()
+        this.#boundPort = this.#ingest.boundPort
+        this.#recvBufferBytes = this.#ingest.recvBufferBytes
+      }
+    } catch (err) {
+      await this.#terminateAll()
+      throw err
+    }
+    this.#log.info({ port: this.#boundPort, recvBufferBytes: this.#recvBufferBytes, receivePath: this.#receivePath }, 'Listening.')
+  }
+
+  async #chooseReceivePath (): Promise<'native' | 'js'> {
+    const want = this.#opts.receivePath ?? this.#config.listen.receivePath ?? 'auto'
+    if (want === 'js') return 'js'
+    let reason = 'not built'
+    try {
+      const { loadNative } = await import('./ingest/native.js')
+      const r = loadNative()
+      if (r !== null) return 'native'
+    } catch (err) {
+      reason = (err as Error).message
+    }
+    if (want === 'native') {
+      throw new NetconsdError('NETCONSD_ERR_INGEST_BIND', `The native receive path was requested but the addon is not available (${reason}); run npm rebuild or use --receive-path js.`, { reason })
+    }
+    this.#log.info({ reason }, 'Native receive addon not available; using the JS receive path.')
+    return 'js'
+  }
+
+  /** Starts worker `thread`; resolves with its ready message or rejects with its start error. */
+  async #spawn (thread: number, port: number, restarts = 0): Promise<Extract<FromWorker, { type: 'ready' }>> {
+    const config = port === this.#config.listen.port ? this.#config : { ...this.#config, listen: { ...this.#config.listen, port } }
+    const data: WorkerData = {
+      thread,
+      workerCount: this.#config.workers.count,
+      config,
+      receivePath: this.#receivePath,
+      logLevel: this.#log.level,
+      statsIntervalMs: this.#opts.statsIntervalMs ?? 1000
+    }
+    const worker = new Worker(WORKER_URL, { workerData: data })
+    const slot: WorkerSlot = { thread, worker, ready: false, hosts: [], stopping: false, restarts }
+    this.#workers[thread] = slot
+    return await new Promise((resolve, reject) => {
+      worker.on('message', (m: FromWorker) => {
+        if (m.type === 'ready') { slot.ready = true; resolve(m); return }
+        if (m.type === 'error' && m.stage === 'start') { reject(deserializeError(m.error)); return }
+        this.#onWorkerMessage(slot, m)
+      })
+      worker.on('error', (err) => {
+        if (!slot.ready) { reject(err); return }
+        this.#log.error({ err, thread }, 'Worker thread crashed.')
+      })
+      worker.on('exit', (code) => {
+        if (!slot.ready) { reject(new NetconsdError('NETCONSD_ERR_WORKER_CRASH', `Worker ${thread} exited during start-up (code ${code}).`, { thread, exitCode: code })); return }
+        if (!slot.stopping) void this.#restart(slot, code)
+      })
+    })
+  }
+
+  /** A worker that dies is restarted; its hosts start new ncrx streams (seqReset) on their next packet. */
+  async #restart (slot: WorkerSlot, code: number): Promise<void> {
+    if (this.#stopping !== undefined) return
+    this.#log.error({ thread: slot.thread, exitCode: code, restarts: slot.restarts + 1 }, 'Worker thread exited unexpectedly; restarting it.')
+    const delay = Math.min(30_000, 100 * 2 ** Math.min(slot.restarts, 8))
+    await new Promise((resolve) => setTimeout(resolve, delay))
+    if (this.#stopping !== undefined) return
+    try {
+      await this.#spawn(slot.thread, this.#boundPort || this.#config.listen.port, slot.restarts + 1)
+    } catch (err) {
+      this.#log.error({ err, thread: slot.thread }, 'Worker restart failed.')
+    }
+  }
+
+  #onWorkerMessage (slot: WorkerSlot, m: FromWorker): void {
+    switch (m.type) {
+      case 'ack':
+        this.#ingest?.ack(slot.thread, m.bytes)
+        break
+      case 'stats':
+        slot.snapshot = m.snapshot
+        slot.hosts = m.hosts
+        slot.kernelDrops = m.kernelDrops ?? null
+        break
+      case 'incident':
+        this.#opts.onIncident?.(m.record)
+        break
+      case 'closed':
+        slot.snapshot = m.snapshot
+        slot.hosts = m.hosts
+        break
+      case 'reloaded':
+      case 'health':
+      case 'error': {
+        if (m.type === 'error' && m.id === undefined) {
+          this.#log.error({ err: deserializeError(m.error), thread: slot.thread, stage: m.stage }, 'Worker error.')
+          break
+        }
+        const id = (m as { id: number }).id
+        const p = this.#pending.get(id)
+        if (p === undefined) break
+        p.results.push(m)
+        if (--p.left === 0) { this.#pending.delete(id); p.resolve(m) }
+        break
+      }
+      default:
+        break
+    }
+  }
+
+  /** Sends a request to every worker and collects one reply from each. */
+  async #broadcast (make: (id: number) => ToWorker): Promise<FromWorker[]> {
+    const id = ++this.#reqId
+    const live = this.#workers.filter((w) => w.ready && !w.stopping)
+    if (live.length === 0) return []
+    return await new Promise((resolve) => {
+      const entry = { resolve: () => resolve(entry.results), left: live.length, results: [] as FromWorker[] }
+      this.#pending.set(id, entry)
+      for (const w of live) w.worker.postMessage(make(id))
+    })
+  }
+
+  /**
+   * Applies a new, already validated config to every worker. Listener settings (address, port,
+   * workers) cannot change without a restart; that is reported, the rest applies.
+   */
+  async reload (config: Config): Promise<{ ok: boolean, errors: Error[] }> {
+    const c = this.#config
+    if (config.listen.port !== c.listen.port || config.listen.address !== c.listen.address || config.workers.count !== c.workers.count) {
+      this.#log.warn('Listen address, port and worker count changes need a restart; they are kept as they are.')
+    }
+    const next: Config = { ...config, listen: c.listen, workers: c.workers, modules: c.modules }
+    const replies = await this.#broadcast((id) => ({ type: 'reload', config: next, id }))
+    const errors = replies.filter((r): r is Extract<FromWorker, { type: 'error' }> => r.type === 'error').map((r) => deserializeError(r.error))
+    if (errors.length === 0) this.#config = next
+    return { ok: errors.length === 0, errors }
+  }
+
+  reopen (): void {
+    for (const w of this.#workers) if (w.ready) w.worker.postMessage({ type: 'reopen' } satisfies ToWorker)
+  }
+
+  async health (): Promise<Record<string, { ok: boolean, message?: string }>> {
+    const replies = await this.#broadcast((id) => ({ type: 'health', id }))
+    const out: Record<string, { ok: boolean, message?: string }> = {}
+    for (const r of replies) {
+      if (r.type !== 'health') continue
+      for (const [id, h] of Object.entries(r.sinks)) if (out[id] === undefined || !h.ok) out[id] = h
+    }
+    return out
+  }
+
+  /** Latest snapshot of every worker (for metrics). */
+  snapshots (): Array<{ thread: number, snapshot?: PipelineSnapshot, hosts: HostStat[], queuedBytes: number, kernelDrops?: number | null, ready: boolean }> {
+    return this.#workers.map((w) => {
+      const o: { thread: number, snapshot?: PipelineSnapshot, hosts: HostStat[], queuedBytes: number, kernelDrops?: number | null, ready: boolean } =
+        { thread: w.thread, hosts: w.hosts, queuedBytes: this.#ingest?.queuedBytes(w.thread) ?? 0, ready: w.ready && !w.stopping }
+      if (w.snapshot !== undefined) o.snapshot = w.snapshot
+      if (w.kernelDrops !== undefined) o.kernelDrops = w.kernelDrops
+      return o
+    })
+  }
+
+  get ingestCounters (): JsIngest['counters'] | undefined {
+    return this.#ingest?.counters
+  }
+
+  /** Graceful stop. Idempotent: later calls wait for the first. */
+  async stop (deadlineMs = 10_000): Promise<void> {
+    this.#stopping ??= this.#doStop(deadlineMs)
+    await this.#stopping
+  }
+
+  async #doStop (deadlineMs: number): Promise<void> {
+    await this.#ingest?.close()
+    await Promise.all(this.#workers.map(async (slot) => {
+      if (!slot.ready) { await slot.worker.terminate(); return }
+      slot.stopping = true
+      const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()))
+      slot.worker.postMessage({ type: 'shutdown', deadlineMs } satisfies ToWorker)
+      const timer = setTimeout(() => {
+        this.#log.error({ thread: slot.thread, deadlineMs }, 'Worker did not finish within the shutdown deadline; terminating it.')
+        void slot.worker.terminate()
+      }, deadlineMs + 2000)
+      await exited
+      clearTimeout(timer)
+    }))
+    this.#logExitStats()
+  }
+
+  async #terminateAll (): Promise<void> {
+    for (const w of this.#workers) w.stopping = true
+    await Promise.allSettled(this.#workers.map(async (w) => await w.worker.terminate()))
+    await this.#ingest?.close()
+  }
+
+  /** netconsd-style exit statistics. */
+  #logExitStats (): void {
+    let total = 0
+    let hosts = 0
+    for (const w of this.#workers) {
+      const n = w.snapshot?.ncrx
+      if (n === undefined) continue
+      total += n.datagrams
+      hosts += n.hostsSeen
+      this.#log.info({ thread: w.thread, ...n }, `Exiting worker ${w.thread} got ${n.datagrams} datagrams from ${n.hostsSeen} hosts.`)
+    }
+    const ing = this.#ingest?.counters
+    if (ing !== undefined) this.#log.info({ ...ing }, `Listener received ${ing.datagrams} datagrams.`)
+    this.#log.info({ datagrams: total, hosts }, `Total datagrams processed by workers: ${total} from ${hosts} hosts.`)
+  }
+}

@@ -1,0 +1,300 @@
+/**
+ * Everything one worker thread does with the datagrams of the hosts it owns, independent of how
+ * they arrived (native recvmmsg in this thread, or batches handed over by the main thread):
+ *
+ *   PacketBatch ─► HostTable (ncrx: parse, reassemble, sequence; one state per source host)
+ *                     │ NetconsRecord, in per-host order
+ *                     ├──────────────► IncidentDetector ─► incident / event records ─┐
+ *                     ▼                                                             ▼
+ *                   Router (compiled rules) ─► sink ids ─► Sink.write()   (+ output modules given on the CLI)
+ *
+ * One timer per worker is armed at the earliest deadline of the host table and the detector, so
+ * a held message is released on time whether or not more packets arrive (netconsd's lost wake-up
+ * bug, research spec §4.4). Reload swaps router, host resolver and sinks between two batches, so a
+ * batch is routed entirely under one config; ncrx state is kept.
+ */
+import { performance } from 'node:perf_hooks'
+import type { Logger } from 'pino'
+import type { Config } from '../config/types.js'
+import type { NetconsRecord } from '../types.js'
+import type { Sink, SinkContext, SinkStats } from '../sinks/types.js'
+import type { PacketBatch } from '../ingest/batch.js'
+import { formatAddress } from '../ingest/batch.js'
+import { sinkTypes } from '../sinks/registry.js'
+import { NetconsdError } from '../errors.js'
+import { RateLimitedLog } from '../log.js'
+import { HostTable } from '../ncrx/hosts.js'
+import { compileRouter, type Router } from '../router/index.js'
+import { createHostResolver } from '../config/hosts.js'
+import { IncidentDetector } from '../incidents/detector.js'
+import { createModuleSink } from '../sinks/module/index.js'
+
+export interface PipelineOptions {
+  config: Config
+  thread: number
+  workerCount: number
+  logger: Logger
+  /** Called with every incident / event record (the main thread's pager gets them). */
+  onIncident?: (rec: NetconsRecord) => void
+}
+
+interface SinkEntry {
+  sink: Sink
+  /** Options as configured, to tell on reload whether the sink changed. */
+  key: string
+}
+
+export interface PipelineSnapshot {
+  thread: number
+  ncrx: HostTable['counters']
+  routed: number
+  unmatched: number
+  rules: Record<string, number>
+  sinks: Record<string, SinkStats>
+  sinkWriteErrors: number
+  incidents: Record<string, number>
+  events: Record<string, number>
+}
+
+const DEFAULT_SINK_CLOSE_MS = 5000
+
+export class Pipeline {
+  readonly thread: number
+  readonly #workerCount: number
+  readonly #log: Logger
+  readonly #onIncident: ((rec: NetconsRecord) => void) | undefined
+  #config: Config
+  #router!: Router
+  #resolver!: ReturnType<typeof createHostResolver>
+  #sinks = new Map<string, SinkEntry>()
+  /** Output modules given on the command line: they get every log record, like netconsd's. */
+  #moduleSinks: Sink[] = []
+  #hosts!: HostTable
+  #detector!: IncidentDetector
+  #timer: NodeJS.Timeout | undefined
+  #timerAt = Infinity
+  #closed = false
+  readonly #errLog = new RateLimitedLog()
+  readonly #addrCache = new Map<number, string>()
+  #routed = 0
+  #sinkWriteErrors = 0
+  readonly #incidentCounts: Record<string, number> = {}
+  readonly #eventCounts: Record<string, number> = {}
+
+  constructor (opts: PipelineOptions) {
+    this.thread = opts.thread
+    this.#workerCount = opts.workerCount
+    this.#log = opts.logger
+    this.#config = opts.config
+    this.#onIncident = opts.onIncident
+  }
+
+  /** Builds sinks, router and ncrx. Throws (module load/init, sink creation) so start-up fails loudly. */
+  async start (): Promise<void> {
+    const config = this.#config
+    this.#resolver = createHostResolver(config.hosts, this.#log)
+    this.#router = compileRouter(config)
+    this.#sinks = await this.#buildSinks(config, new Map())
+    for (const [i, path] of config.modules.entries()) {
+      this.#moduleSinks.push(await createModuleSink({ path }, this.#ctx(`_module${i}`, config)))
+    }
+    this.#hosts = new HostTable({
+      config: config.ncrx,
+      thread: this.thread,
+      resolveHost: (a) => this.#resolver.resolve(a),
+      emit: (rec) => this.#onRecord(rec),
+      onDrop: (reason, src, count) => this.#logDrop(reason, src, count)
+    })
+    this.#detector = new IncidentDetector({
+      config: config.incidents as never,
+      thread: this.thread,
+      emit: (rec) => this.#onDerived(rec)
+    })
+  }
+
+  #ctx (sinkId: string, config: Config): SinkContext {
+    return { sinkId, thread: this.thread, workerCount: this.#workerCount, logger: this.#log.child({ sinkId }), configDir: config.dir }
+  }
+
+  async #buildSinks (config: Config, keep: Map<string, SinkEntry>): Promise<Map<string, SinkEntry>> {
+    const out = new Map<string, SinkEntry>()
+    try {
+      for (const [id, sc] of Object.entries(config.sinks)) {
+        const key = JSON.stringify(sc)
+        const old = keep.get(id)
+        if (old !== undefined && old.key === key) { out.set(id, old); continue }
+        const load = sinkTypes[sc.type]
+        if (load === undefined) {
+          throw new NetconsdError('NETCONSD_ERR_CONFIG_INVALID', `Sink ${id} has unknown type ${sc.type}.`, { sinkId: id, known: Object.keys(sinkTypes) })
+        }
+        const { type: _type, ...options } = sc
+        const factory = await load()
+        out.set(id, { sink: await factory(options, this.#ctx(id, config)), key })
+      }
+    } catch (err) {
+      // Close what was created for this attempt, leave the old ones alone.
+      await Promise.allSettled([...out.entries()].filter(([id, e]) => keep.get(id) !== e).map(([, e]) => e.sink.close(0)))
+      throw err
+    }
+    return out
+  }
+
+  /** One batch of datagrams (both receive paths). Processed synchronously: the batch memory may be reused after return. */
+  receiveBatch (b: PacketBatch): void {
+    if (this.#closed) return
+    const now = performance.now()
+    const { data, offsets, lengths, addrs, ports, rxMs } = b
+    for (let i = 0; i < b.count; i++) {
+      const off = offsets[i]!
+      this.#hosts.receive(this.#address(addrs, i * 16), ports[i]!, data.subarray(off, off + lengths[i]!), now, rxMs)
+    }
+    this.#arm(now)
+  }
+
+  /** One datagram, for tests and replay. */
+  receive (src: string, srcPort: number, payload: Uint8Array, nowMono = performance.now(), nowReal = Date.now()): void {
+    if (this.#closed) return
+    this.#hosts.receive(src, srcPort, payload, nowMono, nowReal)
+    this.#arm(nowMono)
+  }
+
+  #address (addrs: Uint8Array, off: number): string {
+    // v4-mapped senders (the common case) are cached by their 32-bit IPv4 address.
+    let v4 = addrs[off + 10] === 0xff && addrs[off + 11] === 0xff
+    if (v4) for (let i = 0; i < 10; i++) if (addrs[off + i] !== 0) { v4 = false; break }
+    if (!v4) return formatAddress(addrs, off)
+    const key = ((addrs[off + 12]! << 24) | (addrs[off + 13]! << 16) | (addrs[off + 14]! << 8) | addrs[off + 15]!) >>> 0
+    let s = this.#addrCache.get(key)
+    if (s === undefined) {
+      if (this.#addrCache.size >= 65536) this.#addrCache.clear()
+      s = formatAddress(addrs, off)
+      this.#addrCache.set(key, s)
+    }
+    return s
+  }
+
+  #onRecord (rec: NetconsRecord): void {
+    this.#detector.observe(rec, performance.now())
+    this.#dispatch(rec)
+  }
+
+  #onDerived (rec: NetconsRecord): void {
+    if (rec.kind === 'incident' && rec.incident !== undefined) {
+      this.#incidentCounts[rec.incident.type] = (this.#incidentCounts[rec.incident.type] ?? 0) + 1
+    } else if (rec.kind === 'event' && rec.event !== undefined) {
+      this.#eventCounts[rec.event.type] = (this.#eventCounts[rec.event.type] ?? 0) + 1
+    }
+    this.#onIncident?.(rec)
+    this.#dispatch(rec)
+  }
+
+  #dispatch (rec: NetconsRecord): void {
+    this.#routed++
+    for (const m of this.#moduleSinks) m.write(rec)
+    const ids = this.#router.route(rec)
+    for (let i = 0; i < ids.length; i++) {
+      const entry = this.#sinks.get(ids[i]!)
+      if (entry === undefined) continue
+      try {
+        entry.sink.write(rec)
+      } catch (err) {
+        // The contract says write never throws; a sink that does is a bug, counted and logged.
+        this.#sinkWriteErrors++
+        const n = this.#errLog.check(`sink:${ids[i]!}`)
+        if (n >= 0) this.#log.error({ err, sinkId: ids[i], suppressed: n, stage: 'sending' }, 'Sink write threw.')
+      }
+    }
+  }
+
+  #logDrop (reason: string, src: string, count: number): void {
+    const n = this.#errLog.check(`drop:${reason}`)
+    if (n >= 0) this.#log.warn({ reason, src, count, suppressed: n, stage: 'processing' }, 'Dropped input.')
+  }
+
+  /** Earliest deadline of ncrx and the detector, armed as one timer. */
+  #arm (now: number): void {
+    const at = Math.min(this.#hosts.nextDeadline(), this.#detector.nextDeadline())
+    if (at === this.#timerAt) return
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#timerAt = at
+    if (at === Infinity || this.#closed) return
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      this.#timerAt = Infinity
+      const t = performance.now()
+      this.#hosts.runTimers(t)
+      this.#detector.runTimers(t)
+      this.#arm(t)
+    }, Math.max(1, Math.ceil(at - now)))
+  }
+
+  /** Applies a validated new config: router, hosts and sinks swap together; ncrx state is kept. */
+  async reload (config: Config): Promise<void> {
+    const sinks = await this.#buildSinks(config, this.#sinks)
+    const router = compileRouter(config)
+    const resolver = createHostResolver(config.hosts, this.#log)
+    const removed = [...this.#sinks.entries()].filter(([id, e]) => sinks.get(id) !== e)
+    const oldResolver = this.#resolver
+    this.#config = config
+    this.#router = router
+    this.#resolver = resolver
+    this.#sinks = sinks
+    this.#hosts.refreshHosts((a) => resolver.resolve(a))
+    oldResolver.close()
+    await Promise.allSettled(removed.map(([, e]) => e.sink.close(DEFAULT_SINK_CLOSE_MS)))
+  }
+
+  async reopen (): Promise<void> {
+    await Promise.allSettled([...this.#sinks.values()].map((e) => e.sink.reopen?.()))
+  }
+
+  /** Graceful stop: release every held message, then flush and close sinks and modules. */
+  async shutdown (deadlineMs = DEFAULT_SINK_CLOSE_MS): Promise<PipelineSnapshot> {
+    if (!this.#closed) {
+      const now = performance.now()
+      this.#hosts.flushAll(now)
+      this.#detector.flushAll(now)
+      this.#closed = true
+      if (this.#timer !== undefined) clearTimeout(this.#timer)
+      this.#timer = undefined
+      await Promise.allSettled([...this.#sinks.values()].map((e) => e.sink.close(deadlineMs)))
+      await Promise.allSettled(this.#moduleSinks.map((s) => s.close(deadlineMs)))
+      this.#resolver.close()
+    }
+    return this.snapshot()
+  }
+
+  snapshot (): PipelineSnapshot {
+    const sinks: Record<string, SinkStats> = {}
+    for (const [id, e] of this.#sinks) if (e.sink.stats !== undefined) sinks[id] = e.sink.stats()
+    for (const [i, s] of this.#moduleSinks.entries()) if (s.stats !== undefined) sinks[`_module${i}`] = s.stats()
+    return {
+      thread: this.thread,
+      ncrx: structuredClone(this.#hosts.counters),
+      routed: this.#routed,
+      unmatched: this.#router.unmatchedCount(),
+      rules: this.#router.matchCounts(),
+      sinks,
+      sinkWriteErrors: this.#sinkWriteErrors,
+      incidents: { ...this.#incidentCounts },
+      events: { ...this.#eventCounts }
+    }
+  }
+
+  hostStats (): ReturnType<HostTable['hostStats']> {
+    return this.#hosts.hostStats()
+  }
+
+  async health (): Promise<Record<string, { ok: boolean, message?: string }>> {
+    const out: Record<string, { ok: boolean, message?: string }> = {}
+    await Promise.all([...this.#sinks.entries()].map(async ([id, e]) => {
+      try {
+        out[id] = e.sink.health !== undefined ? await e.sink.health() : { ok: true }
+      } catch (err) {
+        out[id] = { ok: false, message: (err as Error).message }
+      }
+    }))
+    return out
+  }
+}

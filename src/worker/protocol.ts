@@ -1,0 +1,58 @@
+/**
+ * Messages between the main thread and a worker thread. Everything here survives structured
+ * clone; errors travel as SerializedError (clone drops `code` and the class).
+ */
+import type { Config } from '../config/types.js'
+import type { SerializedError } from '../errors.js'
+import type { PipelineSnapshot } from './pipeline.js'
+import type { NetconsRecord } from '../types.js'
+
+export interface WorkerData {
+  thread: number
+  workerCount: number
+  config: Config
+  /** `native`: this worker opens its own SO_REUSEPORT socket; `js`: batches come from the main thread. */
+  receivePath: 'native' | 'js'
+  logLevel: string
+  /** How often the worker posts a stats snapshot, ms (0 = only at exit). */
+  statsIntervalMs: number
+}
+
+/** A PacketBatch as it crosses threads: the typed arrays' buffers are transferred. */
+export interface BatchMessage {
+  type: 'batch'
+  count: number
+  data: Uint8Array
+  offsets: Uint32Array
+  lengths: Uint32Array
+  addrs: Uint8Array
+  ports: Uint16Array
+  rxMs: number
+}
+
+export type ToWorker =
+  | BatchMessage
+  | { type: 'reload', config: Config, id: number }
+  | { type: 'reopen' }
+  | { type: 'shutdown', deadlineMs: number }
+  | { type: 'health', id: number }
+
+export type FromWorker =
+  | { type: 'ready', receivePath: 'native' | 'js', recvBufferBytes?: number, boundPort?: number }
+  | { type: 'error', stage: 'start' | 'reload' | 'runtime', error: SerializedError, id?: number }
+  | { type: 'ack', bytes: number }
+  | { type: 'stats', snapshot: PipelineSnapshot, hosts: HostStat[], kernelDrops?: number | null }
+  | { type: 'reloaded', id: number }
+  | { type: 'health', id: number, sinks: Record<string, { ok: boolean, message?: string }> }
+  | { type: 'incident', record: NetconsRecord }
+  | { type: 'closed', snapshot: PipelineSnapshot, hosts: HostStat[] }
+
+export interface HostStat {
+  address: string
+  name: string
+  lost: number
+  duplicates: number
+  oos: number
+  resets: number
+  lastSeenMs: number
+}

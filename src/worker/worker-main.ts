@@ -1,0 +1,97 @@
+/**
+ * Worker thread entry point.
+ *
+ *   main thread (JS receive path)            this thread
+ *   ─────────────────────────────            ───────────────────────────────────────────
+ *   dgram ─► hash(src) ─► batch ─postMessage─► Pipeline.receiveBatch ─► ncrx ─► router ─► sinks
+ *                                   ▲                                    │
+ *   native receive path:  SO_REUSEPORT socket + recvmmsg in THIS thread ─┘
+ *
+ * The worker acknowledges every batch with its byte count, which is how the main thread bounds the
+ * memory queued for a slow worker (beyond the bound it drops and counts, reason `worker_queue_full`).
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { createLogger } from '../log.js'
+import { serializeError } from '../errors.js'
+import { Pipeline } from './pipeline.js'
+import type { FromWorker, ToWorker, WorkerData, HostStat } from './protocol.js'
+
+const data = workerData as WorkerData
+const port = parentPort!
+const log = createLogger({ level: data.logLevel, format: 'json' }).child({ thread: data.thread })
+const post = (m: FromWorker): void => port.postMessage(m)
+
+const pipeline = new Pipeline({
+  config: data.config,
+  thread: data.thread,
+  workerCount: data.workerCount,
+  logger: log,
+  onIncident: (record) => { if (record.kind === 'incident') post({ type: 'incident', record }) }
+})
+
+let native: { close: () => void, recvBufferBytes: number, boundPort: number, kernelDrops: () => number | null } | undefined
+let statsTimer: NodeJS.Timeout | undefined
+
+function hosts (): HostStat[] {
+  return [...pipeline.hostStats()]
+}
+
+async function start (): Promise<void> {
+  try {
+    await pipeline.start()
+    if (data.receivePath === 'native') {
+      const { openNativeSocket } = await import('../ingest/native.js')
+      const l = data.config.listen
+      native = openNativeSocket({
+        address: l.address,
+        port: l.port,
+        recvBufferBytes: l.recvBufferBytes,
+        reusePort: true,
+        batchSize: data.config.workers.batchSize
+      }, (b) => pipeline.receiveBatch(b))
+      post({ type: 'ready', receivePath: 'native', recvBufferBytes: native.recvBufferBytes, boundPort: native.boundPort })
+    } else {
+      post({ type: 'ready', receivePath: 'js' })
+    }
+    if (data.statsIntervalMs > 0) {
+      statsTimer = setInterval(() => {
+        post({ type: 'stats', snapshot: pipeline.snapshot(), hosts: hosts(), kernelDrops: native?.kernelDrops() ?? null })
+      }, data.statsIntervalMs)
+      statsTimer.unref()
+    }
+  } catch (err) {
+    post({ type: 'error', stage: 'start', error: serializeError(err) })
+    // Give the message time to leave before the thread goes away.
+    setTimeout(() => process.exit(1), 50)
+  }
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.type) {
+    case 'batch':
+      pipeline.receiveBatch(m)
+      post({ type: 'ack', bytes: m.data.byteLength })
+      break
+    case 'reload':
+      pipeline.reload(m.config).then(
+        () => post({ type: 'reloaded', id: m.id }),
+        (err: unknown) => post({ type: 'error', stage: 'reload', error: serializeError(err), id: m.id }))
+      break
+    case 'reopen':
+      void pipeline.reopen()
+      break
+    case 'health':
+      void pipeline.health().then((sinks) => post({ type: 'health', id: m.id, sinks }))
+      break
+    case 'shutdown':
+      if (statsTimer !== undefined) clearInterval(statsTimer)
+      native?.close()
+      void pipeline.shutdown(m.deadlineMs).then((snapshot) => {
+        post({ type: 'closed', snapshot, hosts: hosts() })
+        port.close()
+      })
+      break
+  }
+})
+
+void start()
