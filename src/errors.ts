@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   NETCONSD_ERR_WORKER_CRASH: 'A worker thread exited unexpectedly.',
   NETCONSD_ERR_SINK_CLOSED: 'A record was written to a sink after close().',
   NETCONSD_ERR_SINK_SEND: 'A sink failed to deliver a batch.',
+  NETCONSD_ERR_SINK_TIMEOUT: 'A sink send attempt took longer than `requestTimeoutMs` and was aborted (it is retried).',
+  NETCONSD_ERR_SINK_OPTIONS: 'A sink\'s options are unusable at run time (a TLS file cannot be read, a template does not parse).',
   NETCONSD_ERR_ROUTE_TEST: 'A route test case failed.',
   NETCONSD_ERR_CAPTURE_READ: 'A capture file (JSONL, pcap, pcapng) could not be read or is malformed.'
 } as const

@@ -50,13 +50,14 @@ export interface SinkStats {
 
 /** A send result is a value: the runner decides what to do with it. */
 export type SendResult =
-  | { status: 'ok' }
+  | { status: 'ok', /** Records the peer accepted the request for but rejected (OTLP partial success); counted as dropped `rejected`. */ rejected?: number }
   | { status: 'retryable', error: Error, retryAfterMs?: number }
   | { status: 'failed', error: Error }
 
 /** How to send one batch; the runner decides when. */
 export interface Transport {
-  send (batch: readonly NetconsRecord[]): Promise<SendResult>
+  /** `signal` aborts when the runner gives up on the attempt (request timeout, shutdown deadline). */
+  send (batch: readonly NetconsRecord[], signal?: AbortSignal): Promise<SendResult>
   close (): Promise<void>
   health? (): Promise<HealthResult>
 }

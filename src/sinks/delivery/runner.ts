@@ -1,0 +1,417 @@
+/**
+ * The delivery runner: *when* to send, for every batching sink. A transport only knows *how* to
+ * send one batch and answers `ok`, `retryable` or `failed` (the OTel exporter/processor split).
+ *
+ *   write(record) ──► bounded queue ──► batch (maxBatchRecords | flushIntervalMs | flush())
+ *     (sync, O(1),      │ full: drop                 │
+ *      never throws)    ▼ `queue_full`               ▼
+ *                                        transport.send(batch, signal)   one batch in flight
+ *                                          ok ─────────► sent
+ *                                          failed ─────► dropped `rejected`
+ *                                          retryable ──► backoff (jitter, Retry-After) ─► again
+ *                                                          … until maxRetries / maxRetryMs:
+ *                                                          dropped `retries_exhausted`
+ *   close(deadlineMs): stop accepting (`closed`), deliver the queue, at the deadline abort the
+ *   request and drop the rest as `shutdown_deadline`, then close the transport.
+ *
+ * One batch in flight per sink instance keeps each host's records in order at the peer (a sink
+ * instance lives in one worker, which sees all records of its hosts). A dead or slow peer only
+ * fills this sink's queue: `write` never waits, so ingest and other sinks carry on.
+ */
+import type { NetconsRecord } from '../../types.js'
+import type { HealthResult, SendResult, Sink, SinkContext, SinkStats, Transport } from '../types.js'
+import { NetconsdError } from '../../errors.js'
+import { RateLimitedLog } from '../../log.js'
+import { resolveDeliveryOptions, type DeliveryOptions, type ResolvedDeliveryOptions } from './options.js'
+
+export type { DeliveryOptions } from './options.js'
+
+/** Why a record was dropped. Sinks may count their own reasons too (`rate_limited`, `encode_error`, …). */
+export type DropReason = 'queue_full' | 'rejected' | 'retries_exhausted' | 'shutdown_deadline' | 'closed'
+export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'rejected', 'retries_exhausted', 'shutdown_deadline', 'closed']
+
+/** Upper bounds (ms) of the send-latency histogram buckets; cumulative like Prometheus' `le`. */
+export const LATENCY_BUCKETS_MS: readonly number[] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000]
+
+export interface LatencySummary {
+  /** Send attempts measured (every attempt, successful or not). */
+  count: number
+  sumMs: number
+  maxMs: number
+  /** Cumulative counts per `LATENCY_BUCKETS_MS` bound, then +Inf (equal to `count`). */
+  buckets: number[]
+}
+
+/**
+ * All counts are in records unless named otherwise.
+ * - `sent`: delivered (peer said ok).
+ * - `failed`: given up on after reaching the peer side (`rejected` + `retries_exhausted`); also in `dropped`.
+ * - `retried`: records re-sent (a batch of 100 retried twice adds 200).
+ * - `dropped`: every lost record by reason, the complete loss count.
+ * - `queueDepth`: queued plus in flight.
+ */
+export interface DeliveryStats extends SinkStats {
+  /** Batches handed to the transport (first attempts only). */
+  batches: number
+  /** Records in the batch being sent now (part of `queueDepth`). */
+  inFlight: number
+  maxQueueRecords: number
+  latencyMs: LatencySummary
+  /** Last delivery error message, for `status` output; null after a success. */
+  lastError: string | null
+}
+
+interface Waiter { target: number, resolve: () => void }
+
+/** Creates the runner; the returned object is the sink. */
+export function createDeliveryRunner (transport: Transport, opts: DeliveryOptions, ctx: SinkContext): DeliveryRunner {
+  return new DeliveryRunner(transport, opts, ctx)
+}
+
+export class DeliveryRunner implements Sink {
+  readonly options: Readonly<ResolvedDeliveryOptions>
+  readonly #transport: Transport
+  readonly #ctx: SinkContext
+  readonly #logLimit = new RateLimitedLog(10_000)
+  /** Jitter source; tests replace it to make backoff deterministic. */
+  random: () => number = Math.random
+
+  // Queue: array with a moving head, compacted now and then (no per-record shift()).
+  #queue: NetconsRecord[] = []
+  #head = 0
+  #inFlight = 0
+  /** Records ever accepted, and of those how many are finished (sent or dropped). FIFO, so flush() waits for a count. */
+  #accepted = 0
+  #settled = 0
+  #waiters: Waiter[] = []
+
+  #timer: NodeJS.Timeout | null = null
+  /** The interval timer fired: send everything queued without waiting for a full batch. */
+  #flushDue = false
+  #pumping = false
+
+  #closing = false
+  #closed = false
+  #closePromise: Promise<void> | null = null
+  /** Set at the shutdown deadline: everything still held is dropped, the request aborted. */
+  #deadlineHit = false
+  #cancel: { promise: Promise<void>, resolve: () => void }
+  #abort: AbortController | null = null
+
+  #sent = 0
+  #failed = 0
+  #retried = 0
+  #batches = 0
+  #dropped: Record<string, number> = Object.fromEntries(DROP_REASONS.map((r) => [r, 0]))
+  #latency: LatencySummary = { count: 0, sumMs: 0, maxMs: 0, buckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0) }
+  #lastError: string | null = null
+
+  constructor (transport: Transport, opts: DeliveryOptions, ctx: SinkContext) {
+    this.#transport = transport
+    this.#ctx = ctx
+    this.options = Object.freeze(resolveDeliveryOptions(opts))
+    let resolve!: () => void
+    const promise = new Promise<void>((res) => { resolve = res })
+    this.#cancel = { promise, resolve }
+  }
+
+  get #queued (): number { return this.#queue.length - this.#head }
+  get #held (): number { return this.#queued + this.#inFlight }
+
+  write (record: NetconsRecord): void {
+    if (this.#closing) { this.countDrop('closed', 1); return }
+    if (this.#held >= this.options.maxQueueRecords) {
+      if (this.options.whenFull === 'dropOldest' && this.#queued > 0) {
+        this.#head++
+        this.#settle(1)
+        this.countDrop('queue_full', 1)
+      } else {
+        this.countDrop('queue_full', 1)
+        return
+      }
+    }
+    this.#queue.push(record)
+    this.#accepted++
+    if (this.#queued >= this.options.maxBatchRecords) this.#kick()
+    else this.#armTimer()
+  }
+
+  flush (): Promise<void> {
+    if (this.#settled >= this.#accepted) return Promise.resolve()
+    const p = new Promise<void>((resolve) => { this.#waiters.push({ target: this.#accepted, resolve }) })
+    this.#kick()
+    return p
+  }
+
+  close (deadlineMs: number = this.options.shutdownDeadlineMs): Promise<void> {
+    if (this.#closePromise !== null) return this.#closePromise
+    this.#closing = true
+    this.#closePromise = this.#doClose(deadlineMs)
+    return this.#closePromise
+  }
+
+  async health (): Promise<HealthResult> {
+    if (this.#transport.health === undefined) return { ok: true }
+    try {
+      return await this.#transport.health()
+    } catch (err) {
+      return { ok: false, message: err instanceof Error ? err.message : String(err) }
+    }
+  }
+
+  stats (): DeliveryStats {
+    return {
+      sent: this.#sent,
+      failed: this.#failed,
+      retried: this.#retried,
+      dropped: { ...this.#dropped },
+      queueDepth: this.#held,
+      batches: this.#batches,
+      inFlight: this.#inFlight,
+      maxQueueRecords: this.options.maxQueueRecords,
+      latencyMs: { ...this.#latency, buckets: [...this.#latency.buckets] },
+      lastError: this.#lastError
+    }
+  }
+
+  /** Counts records a sink dropped itself (before they reached the runner), under its own reason. */
+  countDrop (reason: string, n: number): void {
+    if (n <= 0) return
+    this.#dropped[reason] = (this.#dropped[reason] ?? 0) + n
+    const suppressed = this.#logLimit.check(`drop:${reason}`)
+    if (suppressed >= 0) {
+      this.#ctx.logger.warn({ sinkId: this.#ctx.sinkId, reason, records: n, suppressed }, 'Sink dropped records.')
+    }
+  }
+
+  // --- internals --------------------------------------------------------------------------
+
+  async #doClose (deadlineMs: number): Promise<void> {
+    this.#clearTimer()
+    const deadline = setTimeout(() => this.#hitDeadline(), deadlineMs)
+    try {
+      await this.flush()
+    } finally {
+      clearTimeout(deadline)
+    }
+    try {
+      await this.#transport.close()
+    } catch (err) {
+      this.#ctx.logger.warn({ sinkId: this.#ctx.sinkId, err }, 'Sink transport close failed.')
+    }
+    this.#closed = true
+  }
+
+  #hitDeadline (): void {
+    this.#deadlineHit = true
+    this.#abort?.abort(new NetconsdError('NETCONSD_ERR_SINK_SEND', 'Shutdown deadline reached.', { sinkId: this.#ctx.sinkId }))
+    this.#cancel.resolve()
+    // Queued records are dropped now; the in-flight batch is dropped by its send loop when the
+    // cancelled attempt returns (it may in fact have reached the peer: counted as lost anyway).
+    const n = this.#queued
+    this.#queue = []
+    this.#head = 0
+    if (n > 0) {
+      this.countDrop('shutdown_deadline', n)
+      this.#settle(n)
+    }
+  }
+
+  #kick (): void {
+    if (this.#pumping) return
+    // Deferred so that write() returns before any batch is built or sent.
+    queueMicrotask(() => { void this.#pump() })
+  }
+
+  #armTimer (): void {
+    if (this.#timer !== null || this.#pumping || this.#closing) return
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      this.#flushDue = true
+      void this.#pump()
+    }, this.options.flushIntervalMs)
+    // Never keep the process alive just to wait for a partial batch.
+    this.#timer.unref?.()
+  }
+
+  #clearTimer (): void {
+    if (this.#timer !== null) { clearTimeout(this.#timer); this.#timer = null }
+  }
+
+  #shouldSend (): boolean {
+    if (this.#queued === 0 || this.#deadlineHit) return false
+    return this.#queued >= this.options.maxBatchRecords || this.#flushDue || this.#waiters.length > 0 || this.#closing
+  }
+
+  async #pump (): Promise<void> {
+    if (this.#pumping) return
+    this.#pumping = true
+    this.#clearTimer()
+    try {
+      while (this.#shouldSend()) {
+        const end = Math.min(this.#queue.length, this.#head + this.options.maxBatchRecords)
+        const batch = this.#queue.slice(this.#head, end)
+        this.#head = end
+        this.#compact()
+        this.#inFlight = batch.length
+        try {
+          await this.#deliver(batch)
+        } finally {
+          this.#inFlight = 0
+        }
+      }
+      if (this.#queued === 0) this.#flushDue = false
+    } finally {
+      this.#pumping = false
+    }
+    if (this.#queued > 0) this.#armTimer()
+  }
+
+  #compact (): void {
+    if (this.#head === this.#queue.length) {
+      this.#queue = []
+      this.#head = 0
+    } else if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head)
+      this.#head = 0
+    }
+  }
+
+  async #deliver (batch: NetconsRecord[]): Promise<void> {
+    const n = batch.length
+    const firstAttemptAt = Date.now()
+    let retries = 0
+    let backoffMs = this.options.initialBackoffMs
+    this.#batches++
+    for (;;) {
+      if (this.#deadlineHit) return this.#finish(n, 'shutdown_deadline')
+      const result = await this.#attempt(batch)
+      if (this.#deadlineHit) {
+        // The attempt was cut short by the deadline (or raced it): its outcome is unknown.
+        if (result.status === 'ok') return this.#finishOk(n, result)
+        return this.#finish(n, 'shutdown_deadline')
+      }
+      if (result.status === 'ok') return this.#finishOk(n, result)
+      this.#lastError = result.error.message
+      if (result.status === 'failed') {
+        this.#logFailure('rejected', result.error, n)
+        return this.#finish(n, 'rejected')
+      }
+      // Retryable. Honour the peer's Retry-After as given (it knows when it will be back); our
+      // own backoff is exponential with "equal jitter": half fixed, half random, so a fleet of
+      // restarted daemons does not retry in lockstep.
+      const computed = Math.min(backoffMs, this.options.maxBackoffMs)
+      const delayMs = result.retryAfterMs !== undefined
+        ? Math.max(0, result.retryAfterMs)
+        : computed / 2 + this.random() * computed / 2
+      backoffMs = Math.min(backoffMs * 2, this.options.maxBackoffMs)
+      const elapsed = Date.now() - firstAttemptAt
+      if (retries >= this.options.maxRetries || elapsed + delayMs > this.options.maxRetryMs) {
+        this.#logFailure('retries_exhausted', result.error, n)
+        return this.#finish(n, 'retries_exhausted')
+      }
+      this.#logRetry(result.error, delayMs, retries + 1)
+      await this.#sleep(delayMs)
+      if (this.#deadlineHit) return this.#finish(n, 'shutdown_deadline')
+      retries++
+      this.#retried += n
+    }
+  }
+
+  /** One send attempt, bounded by `requestTimeoutMs` and the shutdown deadline. Never rejects. */
+  async #attempt (batch: NetconsRecord[]): Promise<SendResult> {
+    const ac = new AbortController()
+    this.#abort = ac
+    const started = Date.now()
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<SendResult>((resolve) => {
+      timer = setTimeout(() => {
+        const error = new NetconsdError('NETCONSD_ERR_SINK_TIMEOUT', `Send timed out after ${this.options.requestTimeoutMs} ms.`, {
+          sinkId: this.#ctx.sinkId, timeoutMs: this.options.requestTimeoutMs
+        })
+        ac.abort(error)
+        resolve({ status: 'retryable', error })
+      }, this.options.requestTimeoutMs)
+    })
+    const cancelled = this.#cancel.promise.then((): SendResult => ({
+      status: 'retryable', error: new NetconsdError('NETCONSD_ERR_SINK_SEND', 'Shutdown deadline reached.', { sinkId: this.#ctx.sinkId })
+    }))
+    const send = (async (): Promise<SendResult> => {
+      try {
+        return await this.#transport.send(batch, ac.signal)
+      } catch (err) {
+        // A transport should classify its own errors; a throw is treated as transient.
+        const error = err instanceof Error ? err : new Error(String(err))
+        return { status: 'retryable', error }
+      }
+    })()
+    try {
+      return await Promise.race([send, timeout, cancelled])
+    } finally {
+      clearTimeout(timer)
+      this.#abort = null
+      this.#observeLatency(Date.now() - started)
+    }
+  }
+
+  #sleep (ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const wake = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })
+    return Promise.race([wake, this.#cancel.promise]).finally(() => clearTimeout(timer))
+  }
+
+  #finishOk (n: number, result: SendResult & { status: 'ok' }): void {
+    this.#lastError = null
+    // OTLP partial success: the peer accepted the request but rejected some records.
+    const rejected = Math.min(n, Math.max(0, result.rejected ?? 0))
+    this.#sent += n - rejected
+    if (rejected > 0) {
+      this.#failed += rejected
+      this.countDrop('rejected', rejected)
+    }
+    this.#settle(n)
+  }
+
+  #finish (n: number, reason: DropReason): void {
+    if (reason === 'rejected' || reason === 'retries_exhausted') this.#failed += n
+    this.countDrop(reason, n)
+    this.#settle(n)
+  }
+
+  #settle (n: number): void {
+    this.#settled += n
+    if (this.#waiters.length === 0) return
+    const still: Waiter[] = []
+    for (const w of this.#waiters) {
+      if (this.#settled >= w.target) w.resolve()
+      else still.push(w)
+    }
+    this.#waiters = still
+  }
+
+  #observeLatency (ms: number): void {
+    const l = this.#latency
+    l.count++
+    l.sumMs += ms
+    if (ms > l.maxMs) l.maxMs = ms
+    for (let i = 0; i < LATENCY_BUCKETS_MS.length; i++) {
+      if (ms <= LATENCY_BUCKETS_MS[i]!) l.buckets[i]!++
+    }
+    l.buckets[LATENCY_BUCKETS_MS.length]!++
+  }
+
+  #logFailure (reason: DropReason, err: Error, records: number): void {
+    const suppressed = this.#logLimit.check(`fail:${reason}`)
+    if (suppressed < 0) return
+    this.#ctx.logger.error({ sinkId: this.#ctx.sinkId, reason, records, suppressed, err }, 'Sink gave up on a batch.')
+  }
+
+  #logRetry (err: Error, delayMs: number, attempt: number): void {
+    const suppressed = this.#logLimit.check('retry')
+    if (suppressed < 0) return
+    this.#ctx.logger.warn({ sinkId: this.#ctx.sinkId, attempt, delayMs: Math.round(delayMs), suppressed, err }, 'Sink send failed, will retry.')
+  }
+
+  /** True once close() has finished. */
+  get closed (): boolean { return this.#closed }
+}
