@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   NETCONSD_ERR_MODULE_LOAD: 'An output module could not be loaded or has the wrong exports.',
   NETCONSD_ERR_MODULE_INIT: 'An output module\'s init() threw or rejected.',
   NETCONSD_ERR_INGEST_BIND: 'The UDP socket could not be bound.',
+  NETCONSD_ERR_INGEST_OPTIONS: 'A receive socket option is out of range (port, batch size, buffer or datagram size).',
+  NETCONSD_ERR_NATIVE_UNAVAILABLE: 'The native receive addon is not built or cannot be loaded here; `reason` says why (the JS receive path still works).',
   NETCONSD_ERR_WORKER_CRASH: 'A worker thread exited unexpectedly.',
   NETCONSD_ERR_SINK_CLOSED: 'A record was written to a sink after close().',
   NETCONSD_ERR_SINK_SEND: 'A sink failed to deliver a batch.',
