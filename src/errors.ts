@@ -19,7 +19,13 @@ export const ERROR_CODES = {
   NETCONSD_ERR_SINK_TIMEOUT: 'A sink send attempt took longer than `requestTimeoutMs` and was aborted (it is retried).',
   NETCONSD_ERR_SINK_OPTIONS: 'A sink\'s options are unusable at run time (a TLS file cannot be read, a template does not parse).',
   NETCONSD_ERR_ROUTE_TEST: 'A route test case failed.',
-  NETCONSD_ERR_CAPTURE_READ: 'A capture file (JSONL, pcap, pcapng) could not be read or is malformed.'
+  NETCONSD_ERR_CAPTURE_READ: 'A capture file (JSONL, pcap, pcapng) could not be read or is malformed.',
+  NETCONSD_ERR_METRICS_LISTEN: 'The metrics endpoint address (`metrics.listen`) is invalid or cannot be bound.',
+  NETCONSD_ERR_ADMISSION_CIDR: 'An admission allow/deny entry is not an IPv4/IPv6 address or CIDR.',
+  NETCONSD_ERR_BUFFER_OPEN: 'A sink\'s on-disk buffer directory cannot be created, read or written.',
+  NETCONSD_ERR_BUFFER_LOCKED: 'A sink\'s on-disk buffer directory is in use by another running process.',
+  NETCONSD_ERR_BUFFER_FULL: 'A sink\'s on-disk buffer is full and its policy is `block`: the batch is retried later.',
+  NETCONSD_ERR_BUFFER_CLOSED: 'A sink\'s on-disk buffer was used after close().'
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -1,0 +1,153 @@
+/**
+ * The operations HTTP endpoint: `/metrics` (Prometheus text), `/healthz` (the process is
+ * alive and its event loop turns), `/readyz` (the daemon can do its job: sockets bound,
+ * workers up, sinks healthy, as decided by the caller's `ready()`).
+ *
+ * Off unless `metrics.listen` is set. A bare port (`9514` or `:9514`) binds to 127.0.0.1: an
+ * endpoint reachable from the network must be asked for by writing its address. Nothing here
+ * reads configuration values, so no secret can leak through it; label values are ids, rule
+ * names, host names and reasons only.
+ */
+import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http'
+import { isIP } from 'node:net'
+import type { Logger } from 'pino'
+import { NetconsdError } from '../errors.js'
+import type { Metrics } from './metrics.js'
+
+export interface Readiness {
+  ok: boolean
+  /** Why not, one short phrase each (`sink otlp unhealthy: ECONNREFUSED`). */
+  reasons: string[]
+}
+
+export interface MetricsServerOptions {
+  /** `host:port`, `[v6]:port`, `:port` or `port`; without a host it binds to 127.0.0.1. */
+  listen: string
+  metrics: Metrics
+  ready: () => Readiness | Promise<Readiness>
+  logger?: Logger
+}
+
+export interface MetricsServer {
+  /** The bound address (the real port when `listen` asked for port 0). */
+  readonly address: { host: string, port: number }
+  /** Stops accepting, ends idle keep-alive connections, resolves when closed. Idempotent. */
+  close (): Promise<void>
+}
+
+export interface ListenAddress { host: string, port: number, explicitHost: boolean }
+
+/** Parses `metrics.listen`; throws NETCONSD_ERR_METRICS_LISTEN naming what is wrong. */
+export function parseListen (listen: string): ListenAddress {
+  const bad = (why: string): NetconsdError => new NetconsdError('NETCONSD_ERR_METRICS_LISTEN',
+    `metrics.listen "${listen}" is invalid: ${why}. Use "127.0.0.1:9514", "[::1]:9514" or "9514".`, { listen })
+  let host = ''
+  let portText: string
+  const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(listen)
+  if (v6 !== null) {
+    host = v6[1]!
+    portText = v6[2]!
+  } else {
+    const colon = listen.lastIndexOf(':')
+    if (colon < 0) {
+      portText = listen
+    } else {
+      host = listen.slice(0, colon)
+      portText = listen.slice(colon + 1)
+      if (host.includes(':')) throw bad('an IPv6 address must be written in brackets')
+    }
+  }
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw bad('the port must be a number 0..65535')
+  if (host !== '' && host !== 'localhost' && isIP(host) === 0) throw bad('the host must be an IP address or localhost')
+  return { host: host === '' ? '127.0.0.1' : host, port: Number(portText), explicitHost: host !== '' }
+}
+
+export function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host) || /^::ffff:127\./i.test(host)
+}
+
+export async function startMetricsServer (opts: MetricsServerOptions): Promise<MetricsServer> {
+  const where = parseListen(opts.listen)
+  const { metrics, ready, logger } = opts
+  const server: Server = createServer((req, res) => { handle(req, res).catch((err: unknown) => fail(res, err)) })
+  // A scraper that stalls must not hold sockets forever.
+  server.headersTimeout = 10_000
+  server.requestTimeout = 30_000
+  server.keepAliveTimeout = 5_000
+  server.maxConnections = 64
+
+  function fail (res: ServerResponse, err: unknown): void {
+    logger?.error({ err }, 'Metrics endpoint request failed.')
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+    res.end('internal error\n')
+  }
+
+  async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' })
+      res.end('method not allowed\n')
+      return
+    }
+    const send = (status: number, type: string, body: string): void => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
+      res.end(req.method === 'HEAD' ? undefined : body)
+    }
+    switch (path) {
+      case '/metrics': {
+        const { contentType, body } = await metrics.render()
+        send(200, contentType, body)
+        return
+      }
+      case '/healthz':
+        send(200, 'text/plain; charset=utf-8', 'ok\n')
+        return
+      case '/readyz': {
+        let r: Readiness
+        try {
+          r = await ready()
+        } catch (err) {
+          r = { ok: false, reasons: [`readiness check threw: ${err instanceof Error ? err.message : String(err)}`] }
+        }
+        send(r.ok ? 200 : 503, 'application/json', JSON.stringify({ ok: r.ok, reasons: r.reasons }) + '\n')
+        return
+      }
+      default:
+        send(404, 'text/plain; charset=utf-8', 'not found: try /metrics, /healthz or /readyz\n')
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new NetconsdError('NETCONSD_ERR_METRICS_LISTEN',
+        `Cannot listen on ${opts.listen} for metrics: ${err.code ?? err.message}.`, { listen: opts.listen, errno: err.code }, { cause: err }))
+    }
+    server.once('error', onError)
+    server.listen(where.port, where.host, () => {
+      server.off('error', onError)
+      resolve()
+    })
+  })
+  server.on('error', (err) => { logger?.error({ err }, 'Metrics endpoint error.') })
+  const bound = server.address()
+  const address = typeof bound === 'object' && bound !== null
+    ? { host: bound.address, port: bound.port }
+    : { host: where.host, port: where.port }
+  if (!isLoopback(address.host)) {
+    logger?.warn({ listen: opts.listen }, 'Metrics endpoint is reachable from the network; restrict it with a firewall or bind to 127.0.0.1.')
+  } else {
+    logger?.info({ listen: `${address.host}:${address.port}` }, 'Metrics endpoint listening.')
+  }
+
+  let closing: Promise<void> | null = null
+  return {
+    address,
+    async close () {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => { resolve() })
+        server.closeIdleConnections()
+      })
+      await closing
+    }
+  }
+}

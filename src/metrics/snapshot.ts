@@ -1,0 +1,177 @@
+/**
+ * What a thread tells the metrics registry about itself.
+ *
+ * Worker threads cannot share prom-client objects with the main thread, so each worker keeps
+ * plain counters and periodically posts a `WorkerSnapshot` (a structured-cloneable plain
+ * object). The main thread feeds it to `Metrics.update(thread, snapshot)`. The main thread
+ * itself (JS receive path, admission) reports with the same type under the source `'main'`.
+ *
+ * Rules for producers:
+ * - Counters are cumulative since the thread (re)started: never reset them, never send deltas.
+ *   When a worker is restarted, give the new incarnation a different `incarnation` value; the
+ *   registry then folds the old totals in, so exported counters stay monotonic.
+ * - Every section is optional: send only what this thread owns.
+ * - Maps keyed by reason / rule / sink / incident type must have bounded key sets (reason
+ *   enums, config ids), because every key becomes a Prometheus series.
+ */
+import type { SinkStats } from '../sinks/types.js'
+
+/** Upper bounds (seconds) of the sink send-latency histogram buckets; a final `+Inf` bucket is implied. */
+export const LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
+])
+
+/** A latency histogram as plain numbers: `counts[i]` observations fell in bucket i (not cumulative). */
+export interface LatencySnapshot {
+  /** Length `LATENCY_BUCKETS_SECONDS.length + 1`; the last entry is the `+Inf` bucket. */
+  counts: number[]
+  /** Sum of all observations, seconds. */
+  sum: number
+  /** Number of observations. */
+  count: number
+}
+
+/** Datagrams read from a socket (main thread on the JS path, a worker on the native path). */
+export interface IngestCounters {
+  datagrams: number
+  bytes: number
+  /** Datagrams discarded before parsing, by reason (`worker_queue_full`, `truncated`, ...). */
+  dropped: Record<string, number>
+}
+
+/** Counters of `src/admission` (allow/deny and per-source rate limiting). */
+export interface AdmissionCounters {
+  /** Datagrams from a source that matched the deny list. */
+  denied: number
+  /** Datagrams from a source outside a non-empty allow list. */
+  notAllowed: number
+  /** Datagrams (or records) over their source's rate. */
+  rateLimited: number
+  /** Admitted over the rate because they were emergency-level or a panic. */
+  exempted: number
+  /** Sources evicted from the bounded rate-limit table. */
+  sourceEvictions: number
+  /** Sources currently tracked by the rate limiter (gauge). */
+  sources: number
+}
+
+/** Counters of one worker's ncrx layer (all hosts of that worker together). */
+export interface NcrxCounters {
+  /** Datagrams handed to ncrx. */
+  datagrams: number
+  /** Messages parsed as extended netconsole. */
+  extended: number
+  /** Messages handled as legacy (plain text) netconsole. */
+  legacy: number
+  /** Datagrams that could not be parsed, by reason. */
+  malformed: Record<string, number>
+  /** Records delivered downstream. */
+  delivered: number
+  duplicates: number
+  /** Records delivered outside the ordered stream. */
+  oos: number
+  /** Sequence numbers never received (skipped after the gap timeout). */
+  lost: number
+  /** Stream resets (reboot, or too many out-of-sequence packets). */
+  resets: number
+  /** Fragmented records delivered with fragments missing. */
+  incomplete: number
+  /** Messages or fragments discarded, by reason (`host_evicted`, `held_bytes_cap`, `message_too_big`, ...). */
+  drops: Record<string, number>
+  /** Hosts currently tracked (gauge). */
+  hosts: number
+  /** Messages held in reorder windows and fragment buffers (gauge). */
+  heldMessages: number
+  /** Bytes of those messages (gauge). */
+  heldBytes: number
+}
+
+/** Per-host stream counters, cumulative since ncrx created the host's state. */
+export interface HostStats {
+  /** Sender address (`::ffff:a.b.c.d` for IPv4). */
+  address: string
+  /** Inventory / reverse-DNS name, when known; used as the metric label instead of the address. */
+  name?: string
+  lost: number
+  duplicates: number
+  oos: number
+  /** Stream resets after the host's first message (the first message itself is not a reset). */
+  resets: number
+}
+
+/** Occupancy of a sink's on-disk buffer (`src/buffer`). */
+export interface BufferSnapshot {
+  records: number
+  bytes: number
+  maxBytes: number
+}
+
+/** `SinkStats` (from the sink contract) plus the send-latency histogram the delivery runner keeps. */
+export interface SinkSnapshot extends SinkStats {
+  latency?: LatencySnapshot
+  buffer?: BufferSnapshot
+}
+
+export interface WorkerSnapshot {
+  /**
+   * Identifies this incarnation of the thread (e.g. its restart count or start time). When it
+   * changes, the previous incarnation's counters are kept and the new ones counted from zero.
+   */
+  incarnation?: number
+  ingest?: IngestCounters
+  admission?: AdmissionCounters
+  ncrx?: NcrxCounters
+  /**
+   * Every host this worker currently tracks. A host missing from the next snapshot is taken as
+   * forgotten (GC or eviction): its increments since the previous snapshot are not counted.
+   */
+  hosts?: HostStats[]
+  /** Matches per rule id (including `_unmatched`). */
+  rules?: Record<string, number>
+  /** Per sink id. */
+  sinks?: Record<string, SinkSnapshot>
+  /** Incidents detected, by incident type (`oops`, `panic`, ...). */
+  incidents?: Record<string, number>
+  /** Datagrams (or batches' datagrams) waiting in this worker's input queue (gauge). */
+  queueDepth?: number
+}
+
+/** A worker-side histogram recorder producing `LatencySnapshot`s; O(buckets) per observation, no allocation. */
+export class LatencyRecorder {
+  readonly #counts = new Array<number>(LATENCY_BUCKETS_SECONDS.length + 1).fill(0)
+  #sum = 0
+  #count = 0
+
+  observe (seconds: number): void {
+    if (!Number.isFinite(seconds) || seconds < 0) return
+    let i = 0
+    while (i < LATENCY_BUCKETS_SECONDS.length && seconds > LATENCY_BUCKETS_SECONDS[i]!) i++
+    this.#counts[i]!++
+    this.#sum += seconds
+    this.#count++
+  }
+
+  snapshot (): LatencySnapshot {
+    return { counts: this.#counts.slice(), sum: this.#sum, count: this.#count }
+  }
+}
+
+/** All-zero ncrx counters, for producers that build snapshots incrementally. */
+export function emptyNcrxCounters (): NcrxCounters {
+  return {
+    datagrams: 0,
+    extended: 0,
+    legacy: 0,
+    malformed: {},
+    delivered: 0,
+    duplicates: 0,
+    oos: 0,
+    lost: 0,
+    resets: 0,
+    incomplete: 0,
+    drops: {},
+    hosts: 0,
+    heldMessages: 0,
+    heldBytes: 0
+  }
+}
