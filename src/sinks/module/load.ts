@@ -37,8 +37,10 @@ export async function importOutputModule (path: string): Promise<OutputModule> {
       { path, reason: (err as Error).message }, { cause: err })
   }
   // CommonJS (`module.exports = { handler }`) and `export default { handler }` arrive as `default`.
-  const def = ns.default
-  const src = typeof ns.handler === 'function' ? ns : (typeof def === 'object' && def !== null ? def as Record<string, unknown> : ns)
+  // The default object wins when it has the handler: cjs-module-lexer may detect only some of
+  // CommonJS's named exports (e.g. not method shorthands), so the namespace can be partial.
+  const def = ns.default as Record<string, unknown> | null | undefined
+  const src = (typeof def === 'object' && def !== null && typeof def.handler === 'function') ? def : ns
   const { handler, init, exit } = src
   if (typeof handler !== 'function') {
     throw new NetconsdError('NETCONSD_ERR_MODULE_LOAD',
