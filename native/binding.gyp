@@ -1,0 +1,12 @@
+{
+  "targets": [
+    {
+      "target_name": "netconsd_recv",
+      "sources": ["recv.c"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
+      "conditions": [
+        ["OS != 'linux'", { "type": "none" }]
+      ]
+    }
+  ]
+}

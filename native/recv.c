@@ -1,0 +1,722 @@
+/*
+ * netconsd native receive path: one UDP socket, batched recvmmsg(2) driven by libuv, one JS call per
+ * batch with zero-copy views of the datagrams and their source addresses.
+ *
+ *   kernel socket queue ──recvmmsg──► slot memory (JS ArrayBuffers) ──► cb(count, rxMs) ──► worker
+ *
+ * Why native: libuv (1.46, Node 20) reads one datagram per recvmsg(2) and Node makes a Buffer, an
+ * rinfo object and a JS call for each; that caps a core at ~220k msgs/s. Here one recvmmsg fills up
+ * to `batch` slots and JS is called once (research/native-recv-spike.md: ~940k count-only).
+ *
+ * Threading: nothing global. Every socket lives on the event loop of the env (main thread or a
+ * worker_thread) that opened it, and an async cleanup hook closes it if that env goes away without
+ * close() (worker exit / terminate). All calls into this file happen on that env's thread.
+ *
+ * Buffer lifetime: the slot memory is reused by the next recvmmsg, so the JS callback must consume a
+ * batch before it returns (the worker parses each batch synchronously); anything kept longer must be
+ * copied.
+ *
+ * Plain C against node_api.h (Node-API 8): one binary runs on Node 20, 22 and 24.
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SO_RCVBUFFORCE
+#define SO_RCVBUFFORCE 33
+#endif
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
+#endif
+/* include/uapi/linux/sock_diag.h: the layout SO_MEMINFO fills. */
+#define NC_MEMINFO_RMEM_ALLOC 0
+#define NC_MEMINFO_RCVBUF 1
+#define NC_MEMINFO_DROPS 8
+#define NC_MEMINFO_VARS 9
+
+/* Bumped when the JS-visible contract of this file changes; src/ingest/native.ts checks it. */
+#define NC_ABI 1
+
+#define NC_MAX_BATCH 4096
+#define NC_MAX_SLOT 65536
+#define NC_BUF_COUNT 5 /* data, offsets, lengths, addrs, ports */
+
+typedef struct nc_sock nc_sock;
+
+/* The JS handle object wraps a box, not the socket, so either side can go first: the box outlives
+ * the socket when JS keeps the handle after close(), and the socket outlives the box when the env
+ * finalises the handle during teardown before the poll handle's close callback has run. */
+typedef struct {
+  nc_sock *s;
+} nc_box;
+
+struct nc_sock {
+  napi_env env;
+  int fd;
+  int family;
+  uv_poll_t poll;
+  int poll_active;
+  int closed;   /* close() or cleanup happened: no more reads, no more JS calls */
+  int in_cb;    /* inside a JS callback: re-entrant drain() is refused */
+  int in_poll;  /* inside on_readable: JS references stay until it returns */
+  nc_box *box;
+  napi_ref cb_ref;
+  napi_ref self_ref;
+  napi_ref buf_ref[NC_BUF_COUNT];
+  napi_async_context actx;
+  napi_async_cleanup_hook_handle cleanup;
+
+  uint32_t batch;
+  uint32_t slot;    /* bytes the kernel may write per datagram */
+  uint32_t stride;  /* distance between slots (slot rounded up, plus a cache-set skew) */
+  uint32_t max_iter;
+  uint8_t *data;
+  uint32_t *offsets;
+  uint32_t *lengths;
+  uint8_t *addrs;
+  uint16_t *ports;
+  struct mmsghdr *msgs;
+  struct iovec *iov;
+  struct sockaddr_in6 *names;
+
+  double datagrams;
+  double batches;
+  double truncated;
+  double truncated_max_bytes;
+  double read_errors;
+  int last_errno;
+};
+
+/* ---------- small helpers ---------- */
+
+static const char *errno_name (int e) {
+  switch (e) {
+    case EACCES: return "EACCES";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case EINVAL: return "EINVAL";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case ENOBUFS: return "ENOBUFS";
+    case ENOMEM: return "ENOMEM";
+    case ENODEV: return "ENODEV";
+    case EPERM: return "EPERM";
+    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
+    case EBADF: return "EBADF";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    default: return "EIO";
+  }
+}
+
+/* Throws an Error with `.code` = errno name and `.syscall`, the shape Node's own socket errors have. */
+static void throw_sys (napi_env env, const char *syscall, int e) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s failed: %s", syscall, strerror(e));
+  napi_value m, c, err, sc, en;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_string_utf8(env, errno_name(e), NAPI_AUTO_LENGTH, &c);
+  napi_create_error(env, c, m, &err);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
+  napi_set_named_property(env, err, "syscall", sc);
+  napi_create_int32(env, -e, &en);
+  napi_set_named_property(env, err, "errno", en);
+  napi_throw(env, err);
+}
+
+static int get_u32 (napi_env env, napi_value obj, const char *key, uint32_t def, uint32_t *out) {
+  bool has = false;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok) return -1;
+  if (!has) { *out = def; return 0; }
+  napi_value v;
+  napi_valuetype t;
+  napi_get_named_property(env, obj, key, &v);
+  napi_typeof(env, v, &t);
+  if (t == napi_undefined) { *out = def; return 0; }
+  if (t != napi_number) return -1;
+  double d;
+  napi_get_value_double(env, v, &d);
+  if (!(d >= 0 && d <= 4294967295.0)) return -1;
+  *out = (uint32_t)d;
+  return 0;
+}
+
+static double now_ms (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  /* One stamp per batch, CLOCK_REALTIME in ms: what netconsd's listener stores as rcv_time. */
+  return (double)ts.tv_sec * 1000.0 + (double)(ts.tv_nsec / 1000000);
+}
+
+/* ---------- receive ---------- */
+
+/* One recvmmsg into the slots. Returns the number of datagrams handed to JS (truncated ones are
+ * counted and skipped), or -1 when nothing was read. *raw gets what the kernel returned, so the
+ * caller can tell a short batch (queue drained) from a full one. */
+static int recv_batch (nc_sock *s, int *raw) {
+  *raw = 0;
+  for (uint32_t i = 0; i < s->batch; i++) {
+    s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
+  }
+  /* MSG_TRUNC in flags makes msg_len the datagram's real length (udp_recvmsg), so a truncation can
+   * be reported with the size that would have fitted. */
+  int r = recvmmsg(s->fd, s->msgs, s->batch, MSG_DONTWAIT | MSG_TRUNC, NULL);
+  if (r < 0) {
+    int e = errno;
+    if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR) {
+      s->read_errors += 1;
+      s->last_errno = e;
+    }
+    return -1;
+  }
+  *raw = r;
+  uint32_t j = 0;
+  for (int k = 0; k < r; k++) {
+    struct msghdr *h = &s->msgs[k].msg_hdr;
+    uint32_t len = s->msgs[k].msg_len;
+    if ((h->msg_flags & MSG_TRUNC) || len > s->slot) {
+      s->truncated += 1;
+      if (len > s->truncated_max_bytes) s->truncated_max_bytes = len;
+      continue;
+    }
+    s->offsets[j] = (uint32_t)k * s->stride;
+    s->lengths[j] = len;
+    const struct sockaddr_in6 *sa = &s->names[k];
+    uint8_t *a = s->addrs + 16 * j;
+    if (sa->sin6_family == AF_INET6) {
+      memcpy(a, &sa->sin6_addr, 16);
+      s->ports[j] = ntohs(sa->sin6_port);
+    } else if (sa->sin6_family == AF_INET) {
+      /* Only on an AF_INET socket (IPv6 disabled on the host): present it as ::ffff:a.b.c.d like
+       * the dual-stack socket does, so the address layout is one shape for every consumer. */
+      const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+      memset(a, 0, 10);
+      a[10] = 0xff; a[11] = 0xff;
+      memcpy(a + 12, &s4->sin_addr, 4);
+      s->ports[j] = ntohs(s4->sin_port);
+    } else {
+      memset(a, 0, 16);
+      s->ports[j] = 0;
+    }
+    j++;
+  }
+  s->datagrams += j;
+  s->batches += 1;
+  return (int)j;
+}
+
+/* Calls cb(count, rxMs). Returns napi_ok or the status of the call (an exception is left pending). */
+static napi_status call_js (nc_sock *s, napi_env env, napi_value recv, napi_value cb, int n) {
+  napi_value argv[2];
+  napi_create_uint32(env, (uint32_t)n, &argv[0]);
+  napi_create_double(env, now_ms(), &argv[1]);
+  s->in_cb = 1;
+  napi_status st = napi_call_function(env, recv, cb, 2, argv, NULL);
+  s->in_cb = 0;
+  return st;
+}
+
+static void release_js (nc_sock *s);
+
+static void on_readable (uv_poll_t *h, int status, int events) {
+  (void)events;
+  nc_sock *s = (nc_sock *)h->data;
+  if (s->closed) return;
+  if (status < 0) {
+    s->read_errors += 1;
+    s->last_errno = -status;
+    return;
+  }
+  napi_env env = s->env;
+  napi_handle_scope hs;
+  if (napi_open_handle_scope(env, &hs) != napi_ok) return;
+  napi_value self, cb;
+  napi_get_reference_value(env, s->self_ref, &self);
+  napi_get_reference_value(env, s->cb_ref, &cb);
+  /* A callback scope makes promise jobs and nextTicks queued by the batch callback run when the
+   * scope closes, as after any libuv-driven JS callback; one scope per wakeup, not per batch. */
+  napi_callback_scope cs;
+  s->in_poll = 1;
+  int have_cs = napi_open_callback_scope(env, self, s->actx, &cs) == napi_ok;
+  napi_value exc = NULL;
+  /* Bounded so one busy socket cannot starve timers (ncrx's 200 ms hold) or other handles;
+   * epoll is level-triggered, so whatever is left wakes us again on the next loop turn. */
+  for (uint32_t it = 0; it < s->max_iter && !s->closed; it++) {
+    int raw;
+    int n = recv_batch(s, &raw);
+    if (n < 0) break;
+    if (n > 0 && call_js(s, env, self, cb, n) != napi_ok) {
+      bool pending = false;
+      napi_is_exception_pending(env, &pending);
+      if (pending) napi_get_and_clear_last_exception(env, &exc);
+      break;
+    }
+    if ((uint32_t)raw < s->batch) break;
+  }
+  if (have_cs) napi_close_callback_scope(env, cs);
+  /* Rethrow as an uncaught exception: swallowing it would lose the worker's error silently. */
+  if (exc != NULL) napi_fatal_exception(env, exc);
+  s->in_poll = 0;
+  if (s->closed) release_js(s); /* close() was called from the callback */
+  napi_close_handle_scope(env, hs);
+}
+
+/* ---------- teardown ---------- */
+
+static void free_sock (nc_sock *s) {
+  free(s->msgs);
+  free(s->iov);
+  free(s->names);
+  free(s);
+}
+
+static void on_poll_closed (uv_handle_t *h) {
+  nc_sock *s = (nc_sock *)h->data;
+  if (s->cleanup != NULL) {
+    napi_remove_async_cleanup_hook(s->cleanup);
+    s->cleanup = NULL;
+  }
+  free_sock(s);
+}
+
+/* Drops every JS reference. Deferred while on_readable is still using them. */
+static void release_js (nc_sock *s) {
+  napi_env env = s->env;
+  if (s->cb_ref) { napi_delete_reference(env, s->cb_ref); s->cb_ref = NULL; }
+  if (s->self_ref) { napi_delete_reference(env, s->self_ref); s->self_ref = NULL; }
+  for (int i = 0; i < NC_BUF_COUNT; i++) {
+    if (s->buf_ref[i]) { napi_delete_reference(env, s->buf_ref[i]); s->buf_ref[i] = NULL; }
+  }
+  if (s->actx) { napi_async_destroy(env, s->actx); s->actx = NULL; }
+}
+
+/* Stops reading and closes the fd now (so the port is free when close() returns); the JS references
+ * go when no callback is using them, the C memory once libuv has closed the poll handle. */
+static void sock_teardown (nc_sock *s, int from_cleanup_hook) {
+  if (s->closed) return;
+  s->closed = 1;
+  /* uv_close stops the poll first (epoll_ctl DEL), so closing the fd right after is safe. */
+  if (s->poll_active) uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+  if (s->fd >= 0) { close(s->fd); s->fd = -1; }
+  if (s->box != NULL) { s->box->s = NULL; s->box = NULL; }
+  s->data = NULL; s->offsets = NULL; s->lengths = NULL; s->addrs = NULL; s->ports = NULL;
+  if (!s->in_poll) release_js(s);
+  if (!from_cleanup_hook && s->cleanup != NULL) {
+    napi_remove_async_cleanup_hook(s->cleanup);
+    s->cleanup = NULL;
+  }
+  if (!s->poll_active) {
+    if (s->cleanup != NULL) { napi_remove_async_cleanup_hook(s->cleanup); s->cleanup = NULL; }
+    free_sock(s);
+  }
+}
+
+/* The env (a worker_thread, or the main thread at exit) is going away without close(). */
+static void on_env_cleanup (napi_async_cleanup_hook_handle handle, void *arg) {
+  nc_sock *s = (nc_sock *)arg;
+  s->cleanup = handle; /* removed in on_poll_closed, after libuv is done with the handle */
+  sock_teardown(s, 1);
+}
+
+static void box_finalize (napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  nc_box *b = (nc_box *)data;
+  if (b->s != NULL) b->s->box = NULL;
+  free(b);
+}
+
+static nc_sock *unwrap (napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value self;
+  napi_get_cb_info(env, info, argc, argv, &self, NULL);
+  nc_box *b = NULL;
+  if (napi_unwrap(env, self, (void **)&b) != napi_ok || b == NULL) return NULL;
+  return b->s;
+}
+
+/* ---------- JS methods on the handle ---------- */
+
+static napi_value m_close (napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  nc_sock *s = unwrap(env, info, &argc, NULL);
+  if (s != NULL) sock_teardown(s, 0);
+  return NULL;
+}
+
+/* Reads what is queued right now and hands it to the callback, synchronously; for a shutdown that
+ * should not lose the datagrams already in the kernel queue. Returns the datagrams delivered. */
+static napi_value m_drain (napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  nc_sock *s = unwrap(env, info, &argc, argv);
+  double total = 0;
+  napi_value out;
+  if (s == NULL || s->closed) { napi_create_double(env, 0, &out); return out; }
+  if (s->in_cb) {
+    napi_throw_error(env, "ERR_NATIVE_REENTRANT", "drain() called from inside the batch callback");
+    return NULL;
+  }
+  uint32_t max_batches = 1024;
+  if (argc >= 1) {
+    napi_valuetype t;
+    napi_typeof(env, argv[0], &t);
+    if (t == napi_number) {
+      double d; napi_get_value_double(env, argv[0], &d);
+      if (d >= 1 && d <= 1e9) max_batches = (uint32_t)d;
+    }
+  }
+  napi_value self, cb;
+  napi_get_reference_value(env, s->self_ref, &self);
+  napi_get_reference_value(env, s->cb_ref, &cb);
+  for (uint32_t i = 0; i < max_batches && !s->closed; i++) {
+    int raw;
+    int n = recv_batch(s, &raw);
+    if (n < 0) break;
+    if (n > 0) {
+      total += n;
+      if (call_js(s, env, self, cb, n) != napi_ok) return NULL; /* exception propagates */
+    }
+    if ((uint32_t)raw < s->batch) break;
+  }
+  napi_create_double(env, total, &out);
+  return out;
+}
+
+static int meminfo (nc_sock *s, uint32_t mi[NC_MEMINFO_VARS]) {
+  if (s == NULL || s->fd < 0) return -1;
+  memset(mi, 0, sizeof(uint32_t) * NC_MEMINFO_VARS);
+  socklen_t len = sizeof(uint32_t) * NC_MEMINFO_VARS;
+  if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) != 0) return -1;
+  if (len < sizeof(uint32_t) * (NC_MEMINFO_DROPS + 1)) return -1;
+  return 0;
+}
+
+/* sk_drops of this very socket (SO_MEMINFO, Linux >= 4.6): datagrams the kernel had for us and
+ * threw away, mostly because the receive buffer was full (RcvbufErrors). One getsockopt, no /proc
+ * scan, and exact per socket even when several share the port. null when unavailable. */
+static napi_value m_kernel_drops (napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  nc_sock *s = unwrap(env, info, &argc, NULL);
+  uint32_t mi[NC_MEMINFO_VARS];
+  napi_value out;
+  if (meminfo(s, mi) != 0) { napi_get_null(env, &out); return out; }
+  napi_create_double(env, mi[NC_MEMINFO_DROPS], &out);
+  return out;
+}
+
+static void set_num (napi_env env, napi_value o, const char *k, double v) {
+  napi_value x;
+  napi_create_double(env, v, &x);
+  napi_set_named_property(env, o, k, x);
+}
+
+static napi_value m_stats (napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  nc_sock *s = unwrap(env, info, &argc, NULL);
+  napi_value o;
+  napi_create_object(env, &o);
+  if (s == NULL) return o;
+  set_num(env, o, "datagrams", s->datagrams);
+  set_num(env, o, "batches", s->batches);
+  set_num(env, o, "truncated", s->truncated);
+  set_num(env, o, "truncatedMaxBytes", s->truncated_max_bytes);
+  set_num(env, o, "readErrors", s->read_errors);
+  if (s->last_errno != 0) {
+    napi_value e;
+    napi_create_string_utf8(env, errno_name(s->last_errno), NAPI_AUTO_LENGTH, &e);
+    napi_set_named_property(env, o, "lastError", e);
+  }
+  uint32_t mi[NC_MEMINFO_VARS];
+  if (meminfo(s, mi) == 0) {
+    set_num(env, o, "queuedBytes", mi[NC_MEMINFO_RMEM_ALLOC]);
+    set_num(env, o, "kernelDrops", mi[NC_MEMINFO_DROPS]);
+  }
+  return o;
+}
+
+static napi_value m_ref (napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  nc_sock *s = unwrap(env, info, &argc, NULL);
+  if (s != NULL && s->poll_active && !s->closed) uv_ref((uv_handle_t *)&s->poll);
+  return NULL;
+}
+
+static napi_value m_unref (napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  nc_sock *s = unwrap(env, info, &argc, NULL);
+  if (s != NULL && s->poll_active && !s->closed) uv_unref((uv_handle_t *)&s->poll);
+  return NULL;
+}
+
+/* ---------- open ---------- */
+
+static int parse_bind_addr (const char *addr, struct sockaddr_in6 *sa6, struct sockaddr_in *sa4, int *is_v4) {
+  char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  if (strlen(addr) >= sizeof buf) return -1;
+  strcpy(buf, addr);
+  memset(sa6, 0, sizeof *sa6);
+  memset(sa4, 0, sizeof *sa4);
+  sa6->sin6_family = AF_INET6;
+  sa4->sin_family = AF_INET;
+  if (inet_pton(AF_INET, buf, &sa4->sin_addr) == 1) {
+    /* netconsd does the same: an IPv4 listen address becomes ::ffff:a.b.c.d on the v6 socket,
+     * except 0.0.0.0, which would mean "IPv4 only"; any address is spelt :: here. */
+    *is_v4 = 1;
+    if (sa4->sin_addr.s_addr == htonl(INADDR_ANY)) {
+      sa6->sin6_addr = in6addr_any;
+    } else {
+      sa6->sin6_addr.s6_addr[10] = 0xff;
+      sa6->sin6_addr.s6_addr[11] = 0xff;
+      memcpy(&sa6->sin6_addr.s6_addr[12], &sa4->sin_addr, 4);
+    }
+    return 0;
+  }
+  *is_v4 = 0;
+  char *pct = strchr(buf, '%');
+  if (pct != NULL) {
+    *pct = '\0';
+    unsigned idx = if_nametoindex(pct + 1);
+    if (idx == 0) {
+      char *end;
+      unsigned long v = strtoul(pct + 1, &end, 10);
+      if (*end != '\0' || v == 0) return -1;
+      idx = (unsigned)v;
+    }
+    sa6->sin6_scope_id = idx;
+  }
+  if (inet_pton(AF_INET6, buf, &sa6->sin6_addr) != 1) return -1;
+  if (IN6_IS_ADDR_V4MAPPED(&sa6->sin6_addr)) {
+    memcpy(&sa4->sin_addr, &sa6->sin6_addr.s6_addr[12], 4);
+    *is_v4 = 1;
+  } else if (IN6_IS_ADDR_UNSPECIFIED(&sa6->sin6_addr)) {
+    sa4->sin_addr.s_addr = htonl(INADDR_ANY);
+    *is_v4 = 2; /* usable on an AF_INET socket as a fallback */
+  }
+  return 0;
+}
+
+static napi_value make_ab (napi_env env, size_t bytes, void **ptr, napi_ref *ref) {
+  napi_value ab;
+  if (napi_create_arraybuffer(env, bytes, ptr, &ab) != napi_ok) return NULL;
+  napi_create_reference(env, ab, 1, ref);
+  return ab;
+}
+
+/*
+ * open({ address, port, recvBufferBytes, reusePort, batchSize, slotBytes, maxBatchesPerWakeup }, cb)
+ *   -> { handle, data, offsets, lengths, addrs, ports, stride, recvBufferBytes, recvBufferForced,
+ *        boundPort, family }
+ * cb(count, rxMs) is called once per batch with the first `count` entries of the arrays filled.
+ */
+static napi_value m_open (napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_valuetype t0 = napi_undefined, t1 = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &t0);
+  if (argc >= 2) napi_typeof(env, argv[1], &t1);
+  if (t0 != napi_object || t1 != napi_function) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "open(options, callback)");
+    return NULL;
+  }
+  napi_value opts = argv[0];
+  char addr[128] = "::";
+  {
+    bool has = false;
+    napi_has_named_property(env, opts, "address", &has);
+    if (has) {
+      napi_value v; napi_valuetype t; size_t len;
+      napi_get_named_property(env, opts, "address", &v);
+      napi_typeof(env, v, &t);
+      if (t == napi_string) napi_get_value_string_utf8(env, v, addr, sizeof addr, &len);
+    }
+  }
+  uint32_t port, rcvbuf, batch, slot, max_iter, reuse = 0;
+  if (get_u32(env, opts, "port", 0, &port) || port > 65535 ||
+      get_u32(env, opts, "recvBufferBytes", 0, &rcvbuf) ||
+      get_u32(env, opts, "batchSize", 256, &batch) || batch < 1 || batch > NC_MAX_BATCH ||
+      get_u32(env, opts, "slotBytes", 2048, &slot) || slot < 1 || slot > NC_MAX_SLOT ||
+      get_u32(env, opts, "maxBatchesPerWakeup", 32, &max_iter) || max_iter < 1) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "open(): option out of range");
+    return NULL;
+  }
+  {
+    napi_value v; bool b = false;
+    if (napi_get_named_property(env, opts, "reusePort", &v) == napi_ok &&
+        napi_get_value_bool(env, v, &b) == napi_ok && b) reuse = 1;
+  }
+
+  struct sockaddr_in6 sa6;
+  struct sockaddr_in sa4;
+  int is_v4 = 0;
+  if (parse_bind_addr(addr, &sa6, &sa4, &is_v4) != 0) {
+    napi_throw_error(env, "EINVAL", "open(): address is not an IPv4 or IPv6 address");
+    return NULL;
+  }
+  sa6.sin6_port = htons((uint16_t)port);
+  sa4.sin_port = htons((uint16_t)port);
+
+  int family = AF_INET6;
+  int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0 && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT) && is_v4) {
+    /* Host booted with ipv6.disable=1: an IPv4-only socket still serves IPv4 senders. */
+    family = AF_INET;
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  }
+  if (fd < 0) { throw_sys(env, "socket", errno); return NULL; }
+
+  int one = 1, zero = 0;
+  if (family == AF_INET6 &&
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) != 0) {
+    /* Set explicitly: the default follows net.ipv6.bindv6only, and IPv4 senders must get through. */
+    int e = errno; close(fd); throw_sys(env, "setsockopt(IPV6_V6ONLY)", e); return NULL;
+  }
+  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    int e = errno; close(fd); throw_sys(env, "setsockopt(SO_REUSEPORT)", e); return NULL;
+  }
+  int forced = 0;
+  if (rcvbuf > 0) {
+    int req = rcvbuf > 0x3fffffff ? 0x3fffffff : (int)rcvbuf;
+    /* SO_RCVBUFFORCE (CAP_NET_ADMIN) may exceed net.core.rmem_max; SO_RCVBUF is silently capped at
+     * it. Either way the kernel doubles the value for its bookkeeping (socket(7)). */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &req, sizeof req) == 0) {
+      forced = 1;
+    } else if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &req, sizeof req) != 0) {
+      int e = errno; close(fd); throw_sys(env, "setsockopt(SO_RCVBUF)", e); return NULL;
+    }
+  }
+  int rc = family == AF_INET6
+    ? bind(fd, (struct sockaddr *)&sa6, sizeof sa6)
+    : bind(fd, (struct sockaddr *)&sa4, sizeof sa4);
+  if (rc != 0) { int e = errno; close(fd); throw_sys(env, "bind", e); return NULL; }
+
+  int got = 0;
+  socklen_t gl = sizeof got;
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &gl);
+  struct sockaddr_in6 bound;
+  socklen_t bl = sizeof bound;
+  memset(&bound, 0, sizeof bound);
+  getsockname(fd, (struct sockaddr *)&bound, &bl);
+  uint16_t bound_port = family == AF_INET6
+    ? ntohs(bound.sin6_port) : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+
+  nc_sock *s = calloc(1, sizeof *s);
+  nc_box *box = calloc(1, sizeof *box);
+  if (s != NULL) {
+    s->msgs = calloc(batch, sizeof(struct mmsghdr));
+    s->iov = calloc(batch, sizeof(struct iovec));
+    s->names = calloc(batch, sizeof(struct sockaddr_in6));
+  }
+  if (s == NULL || box == NULL || s->msgs == NULL || s->iov == NULL || s->names == NULL) {
+    close(fd);
+    if (s != NULL) free_sock(s);
+    free(box);
+    throw_sys(env, "calloc", ENOMEM);
+    return NULL;
+  }
+  s->env = env;
+  s->fd = fd;
+  s->family = family;
+  s->batch = batch;
+  s->slot = slot;
+  /* Slots start 64 bytes apart modulo any power of two, so the headers the parser reads first do
+   * not all fall into the same few cache sets. */
+  s->stride = ((slot + 63u) & ~63u) + 64u;
+  s->max_iter = max_iter;
+  s->box = box;
+  box->s = s;
+
+  napi_value ret, handle, ab_data, ab_off, ab_len, ab_addr, ab_port, v;
+  napi_create_object(env, &ret);
+  napi_create_object(env, &handle);
+  if ((ab_data = make_ab(env, (size_t)batch * s->stride, (void **)&s->data, &s->buf_ref[0])) == NULL ||
+      (ab_off = make_ab(env, (size_t)batch * 4, (void **)&s->offsets, &s->buf_ref[1])) == NULL ||
+      (ab_len = make_ab(env, (size_t)batch * 4, (void **)&s->lengths, &s->buf_ref[2])) == NULL ||
+      (ab_addr = make_ab(env, (size_t)batch * 16, (void **)&s->addrs, &s->buf_ref[3])) == NULL ||
+      (ab_port = make_ab(env, (size_t)batch * 2, (void **)&s->ports, &s->buf_ref[4])) == NULL) {
+    box->s = NULL; s->box = NULL; free(box);
+    sock_teardown(s, 0);
+    napi_throw_error(env, "ENOMEM", "open(): could not allocate receive buffers");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < batch; i++) {
+    s->iov[i].iov_base = s->data + (size_t)i * s->stride;
+    s->iov[i].iov_len = slot;
+    s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
+    s->msgs[i].msg_hdr.msg_iovlen = 1;
+    s->msgs[i].msg_hdr.msg_name = &s->names[i];
+    s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
+  }
+
+  if (napi_wrap(env, handle, box, box_finalize, NULL, NULL) != napi_ok) {
+    box->s = NULL; s->box = NULL; free(box);
+    sock_teardown(s, 0);
+    napi_throw_error(env, "EINVAL", "open(): napi_wrap failed");
+    return NULL;
+  }
+  napi_create_reference(env, argv[1], 1, &s->cb_ref);
+  /* Strong while open, so the handle (the async resource of every callback) outlives its socket. */
+  napi_create_reference(env, handle, 1, &s->self_ref);
+  napi_value res_name;
+  napi_create_string_utf8(env, "NetconsdNativeSocket", NAPI_AUTO_LENGTH, &res_name);
+  napi_async_init(env, handle, res_name, &s->actx);
+  napi_add_async_cleanup_hook(env, on_env_cleanup, s, &s->cleanup);
+
+  uv_loop_t *loop = NULL;
+  napi_get_uv_event_loop(env, &loop);
+  s->poll.data = s;
+  int ue = loop == NULL ? UV_EINVAL : uv_poll_init_socket(loop, &s->poll, fd);
+  if (ue == 0) {
+    s->poll_active = 1;
+    ue = uv_poll_start(&s->poll, UV_READABLE, on_readable);
+  }
+  if (ue != 0) {
+    sock_teardown(s, 0);
+    throw_sys(env, "uv_poll_start", -ue);
+    return NULL;
+  }
+
+  static const struct { const char *name; napi_callback fn; } methods[] = {
+    { "close", m_close }, { "drain", m_drain }, { "kernelDrops", m_kernel_drops },
+    { "stats", m_stats }, { "ref", m_ref }, { "unref", m_unref }
+  };
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+    napi_value fn;
+    napi_create_function(env, methods[i].name, NAPI_AUTO_LENGTH, methods[i].fn, NULL, &fn);
+    napi_set_named_property(env, handle, methods[i].name, fn);
+  }
+  napi_set_named_property(env, ret, "handle", handle);
+  napi_set_named_property(env, ret, "data", ab_data);
+  napi_set_named_property(env, ret, "offsets", ab_off);
+  napi_set_named_property(env, ret, "lengths", ab_len);
+  napi_set_named_property(env, ret, "addrs", ab_addr);
+  napi_set_named_property(env, ret, "ports", ab_port);
+  set_num(env, ret, "stride", s->stride);
+  set_num(env, ret, "recvBufferBytes", got);
+  napi_get_boolean(env, forced, &v);
+  napi_set_named_property(env, ret, "recvBufferForced", v);
+  set_num(env, ret, "boundPort", bound_port);
+  napi_create_string_utf8(env, family == AF_INET6 ? "ipv6" : "ipv4", NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, ret, "family", v);
+  return ret;
+}
+
+NAPI_MODULE_INIT () {
+  napi_value fn, abi;
+  napi_create_function(env, "open", NAPI_AUTO_LENGTH, m_open, NULL, &fn);
+  napi_set_named_property(env, exports, "open", fn);
+  napi_create_uint32(env, NC_ABI, &abi);
+  napi_set_named_property(env, exports, "abi", abi);
+  return exports;
+}
