@@ -19,12 +19,8 @@
  * several and nothing leaks between them.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
-import {
-  LATENCY_BUCKETS_SECONDS,
-  type HostStats,
-  type LatencySnapshot,
-  type WorkerSnapshot
-} from './snapshot.js'
+import type { HostStats, SinkSnapshot, WorkerSnapshot } from './snapshot.js'
+import { LATENCY_BUCKETS_MS } from '../sinks/delivery/runner.js'
 import { readKernelUdpStats, type KernelUdpStats } from './proc-net.js'
 
 export type MetricsSource = number | 'main'
@@ -81,7 +77,7 @@ class ComputedMetric {
   reset (): void {}
 }
 
-interface HistogramData { counts: number[], sum: number, count: number }
+interface HistogramData { buckets: number[], sumMs: number, count: number }
 
 export class Metrics {
   readonly registry = new Registry()
@@ -184,7 +180,7 @@ export class Metrics {
     gauge('netconsd_sink_buffer_records', 'Records in a sink\'s on-disk buffer, not yet delivered (all workers).', ['sink'], (g) => { this.#perSink(g, (s) => s.buffer?.records) })
     gauge('netconsd_sink_buffer_bytes', 'Bytes used by a sink\'s on-disk buffer (all workers).', ['sink'], (g) => { this.#perSink(g, (s) => s.buffer?.bytes) })
     gauge('netconsd_sink_buffer_capacity_bytes', 'Configured capacity of a sink\'s on-disk buffer (all workers).', ['sink'], (g) => { this.#perSink(g, (s) => s.buffer?.maxBytes) })
-    this.#register(new ComputedMetric('netconsd_sink_send_duration_seconds', 'Time to send one batch, per sink.', 'histogram', () => this.#latencySamples()))
+    this.#register(new ComputedMetric('netconsd_sink_send_duration_seconds', 'Duration of one send attempt, per sink.', 'histogram', () => this.#latencySamples()))
 
     // Daemon lifecycle.
     this.#workerRestarts = counter('netconsd_worker_restarts_total', 'Worker threads restarted after a crash.', ['worker'])
@@ -195,7 +191,8 @@ export class Metrics {
     // Kernel (read at scrape time; one read serves all five metrics of a scrape).
     let pending: Promise<KernelUdpStats> | null = null
     const kernel = async (): Promise<KernelUdpStats> => {
-      pending ??= readKernelUdpStats(this.#udpPorts, this.#procRoot).finally(() => { setImmediate(() => { pending = null }) })
+      // The registry calls every get() of one scrape synchronously, so they all share this read.
+      pending ??= readKernelUdpStats(this.#udpPorts, this.#procRoot).finally(() => { pending = null })
       return await pending
     }
     const family = (pick: 'rcvbufErrors' | 'inErrors' | 'inDatagrams') => async (): Promise<Sample[]> => {
@@ -274,7 +271,7 @@ export class Metrics {
       emit(`sink.failed\0${sink}`, s.failed, inc(this.#sinkFailed, { sink }))
       emit(`sink.retried\0${sink}`, s.retried, inc(this.#sinkRetries, { sink }))
       each(`sink.dropped\0${sink}`, s.dropped, this.#sinkDropped, (reason) => ({ sink, reason }))
-      if (s.latency !== undefined) this.#emitLatency(sink, s.latency, emit)
+      if (s.latencyMs !== undefined) this.#emitLatency(sink, s.latencyMs, emit)
     }
     if (snap.hosts !== undefined) this.#updateHosts(st, snap.hosts)
     st.counters = next
@@ -328,7 +325,7 @@ export class Metrics {
     }
   }
 
-  #perSink (g: Gauge<string>, pick: (s: NonNullable<WorkerSnapshot['sinks']>[string]) => number | undefined): void {
+  #perSink (g: Gauge<string>, pick: (s: SinkSnapshot) => number | undefined): void {
     const sums = new Map<string, number>()
     for (const st of this.#sources.values()) {
       for (const [sink, s] of Object.entries(st.latest.sinks ?? {})) {
@@ -339,17 +336,18 @@ export class Metrics {
     for (const [sink, v] of sums) g.set({ sink }, v)
   }
 
-  #emitLatency (sink: string, l: LatencySnapshot, emit: (k: string, v: number, apply: Apply) => void): void {
+  #emitLatency (sink: string, l: NonNullable<SinkSnapshot['latencyMs']>, emit: (k: string, v: number, apply: Apply) => void): void {
     let h = this.#latency.get(sink)
     if (h === undefined) {
-      h = { counts: new Array<number>(LATENCY_BUCKETS_SECONDS.length + 1).fill(0), sum: 0, count: 0 }
+      h = { buckets: new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0), sumMs: 0, count: 0 }
       this.#latency.set(sink, h)
     }
     const data = h
-    for (let i = 0; i < data.counts.length; i++) {
-      emit(`sink.latency.${i}\0${sink}`, l.counts[i] ?? 0, (d) => { data.counts[i]! += d })
+    // Buckets are cumulative; adding each one's increase keeps them cumulative.
+    for (let i = 0; i < data.buckets.length; i++) {
+      emit(`sink.latency.${i}\0${sink}`, l.buckets[i] ?? 0, (d) => { data.buckets[i]! += d })
     }
-    emit(`sink.latency.sum\0${sink}`, l.sum, (d) => { data.sum += d })
+    emit(`sink.latency.sum\0${sink}`, l.sumMs, (d) => { data.sumMs += d })
     emit(`sink.latency.count\0${sink}`, l.count, (d) => { data.count += d })
   }
 
@@ -357,13 +355,11 @@ export class Metrics {
     const out: Sample[] = []
     const name = 'netconsd_sink_send_duration_seconds'
     for (const [sink, h] of this.#latency) {
-      let cum = 0
-      for (let i = 0; i < h.counts.length; i++) {
-        cum += h.counts[i]!
-        const le = i < LATENCY_BUCKETS_SECONDS.length ? String(LATENCY_BUCKETS_SECONDS[i]) : '+Inf'
-        out.push({ metricName: `${name}_bucket`, labels: { sink, le }, value: cum })
+      for (let i = 0; i < h.buckets.length; i++) {
+        const le = i < LATENCY_BUCKETS_MS.length ? String(LATENCY_BUCKETS_MS[i]! / 1000) : '+Inf'
+        out.push({ metricName: `${name}_bucket`, labels: { sink, le }, value: h.buckets[i]! })
       }
-      out.push({ metricName: `${name}_sum`, labels: { sink }, value: h.sum })
+      out.push({ metricName: `${name}_sum`, labels: { sink }, value: h.sumMs / 1000 })
       out.push({ metricName: `${name}_count`, labels: { sink }, value: h.count })
     }
     return out

@@ -15,21 +15,7 @@
  *   enums, config ids), because every key becomes a Prometheus series.
  */
 import type { SinkStats } from '../sinks/types.js'
-
-/** Upper bounds (seconds) of the sink send-latency histogram buckets; a final `+Inf` bucket is implied. */
-export const LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([
-  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
-])
-
-/** A latency histogram as plain numbers: `counts[i]` observations fell in bucket i (not cumulative). */
-export interface LatencySnapshot {
-  /** Length `LATENCY_BUCKETS_SECONDS.length + 1`; the last entry is the `+Inf` bucket. */
-  counts: number[]
-  /** Sum of all observations, seconds. */
-  sum: number
-  /** Number of observations. */
-  count: number
-}
+import type { LatencySummary } from '../sinks/delivery/runner.js'
 
 /** Datagrams read from a socket (main thread on the JS path, a worker on the native path). */
 export interface IngestCounters {
@@ -106,9 +92,13 @@ export interface BufferSnapshot {
   maxBytes: number
 }
 
-/** `SinkStats` (from the sink contract) plus the send-latency histogram the delivery runner keeps. */
+/**
+ * `SinkStats` (the sink contract) plus what the delivery runner and the disk buffer add. A
+ * runner's `stats()` (`DeliveryStats`) can be passed as it is.
+ */
 export interface SinkSnapshot extends SinkStats {
-  latency?: LatencySnapshot
+  /** Send-attempt latency; cumulative bucket counts over the runner's `LATENCY_BUCKETS_MS`, then +Inf. */
+  latencyMs?: Pick<LatencySummary, 'count' | 'sumMs' | 'buckets'>
   buffer?: BufferSnapshot
 }
 
@@ -134,26 +124,6 @@ export interface WorkerSnapshot {
   incidents?: Record<string, number>
   /** Datagrams (or batches' datagrams) waiting in this worker's input queue (gauge). */
   queueDepth?: number
-}
-
-/** A worker-side histogram recorder producing `LatencySnapshot`s; O(buckets) per observation, no allocation. */
-export class LatencyRecorder {
-  readonly #counts = new Array<number>(LATENCY_BUCKETS_SECONDS.length + 1).fill(0)
-  #sum = 0
-  #count = 0
-
-  observe (seconds: number): void {
-    if (!Number.isFinite(seconds) || seconds < 0) return
-    let i = 0
-    while (i < LATENCY_BUCKETS_SECONDS.length && seconds > LATENCY_BUCKETS_SECONDS[i]!) i++
-    this.#counts[i]!++
-    this.#sum += seconds
-    this.#count++
-  }
-
-  snapshot (): LatencySnapshot {
-    return { counts: this.#counts.slice(), sum: this.#sum, count: this.#count }
-  }
 }
 
 /** All-zero ncrx counters, for producers that build snapshots incrementally. */

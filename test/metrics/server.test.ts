@@ -1,0 +1,94 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { request } from 'node:http'
+import { Metrics } from '../../src/metrics/metrics.js'
+import { startMetricsServer, parseListen, isLoopback, type Readiness } from '../../src/metrics/server.js'
+
+interface Reply { status: number, headers: Record<string, string | string[] | undefined>, body: string }
+
+function get (port: number, path: string, method = 'GET'): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { body += c })
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, headers: res.headers, body }) })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+test('parseListen: a bare port binds to loopback; a host must be written to bind elsewhere', () => {
+  assert.deepEqual(parseListen('9514'), { host: '127.0.0.1', port: 9514, explicitHost: false })
+  assert.deepEqual(parseListen(':9514'), { host: '127.0.0.1', port: 9514, explicitHost: false })
+  assert.deepEqual(parseListen('0.0.0.0:9514'), { host: '0.0.0.0', port: 9514, explicitHost: true })
+  assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0, explicitHost: true })
+  for (const bad of ['::1:9514', 'host:port', '127.0.0.1:70000', 'example.com:9514', '']) {
+    assert.throws(() => parseListen(bad), { code: 'NETCONSD_ERR_METRICS_LISTEN' }, bad)
+  }
+  assert.equal(isLoopback('127.0.0.1'), true)
+  assert.equal(isLoopback('::1'), true)
+  assert.equal(isLoopback('0.0.0.0'), false)
+})
+
+test('serves /metrics, /healthz and /readyz on a real port', async (t) => {
+  const metrics = new Metrics({ processMetrics: false })
+  metrics.update(0, { rules: { oops: 3 } })
+  let readiness: Readiness = { ok: false, reasons: ['workers starting'] }
+  const srv = await startMetricsServer({ listen: '127.0.0.1:0', metrics, ready: () => readiness })
+  t.after(() => srv.close())
+  const port = srv.address.port
+  assert.ok(port > 0)
+
+  const m = await get(port, '/metrics')
+  assert.equal(m.status, 200)
+  assert.match(String(m.headers['content-type']), /^text\/plain; version=0\.0\.4/)
+  assert.match(m.body, /^netconsd_rule_matches_total\{rule="oops"\} 3$/m)
+
+  const h = await get(port, '/healthz')
+  assert.equal(h.status, 200)
+  assert.equal(h.body, 'ok\n')
+
+  let r = await get(port, '/readyz')
+  assert.equal(r.status, 503)
+  assert.deepEqual(JSON.parse(r.body), { ok: false, reasons: ['workers starting'] })
+  readiness = { ok: true, reasons: [] }
+  r = await get(port, '/readyz')
+  assert.equal(r.status, 200)
+
+  const head = await get(port, '/metrics', 'HEAD')
+  assert.equal(head.status, 200)
+  assert.equal(head.body, '')
+  assert.equal((await get(port, '/nope')).status, 404)
+  assert.equal((await get(port, '/metrics', 'POST')).status, 405)
+  assert.equal((await get(port, '/metrics?x=1')).status, 200)
+})
+
+test('a readiness check that throws or rejects reports not ready with the reason', async (t) => {
+  const srv = await startMetricsServer({
+    listen: '127.0.0.1:0',
+    metrics: new Metrics({ processMetrics: false }),
+    ready: async () => { throw new Error('sink table locked') }
+  })
+  t.after(() => srv.close())
+  const r = await get(srv.address.port, '/readyz')
+  assert.equal(r.status, 503)
+  assert.match(JSON.parse(r.body).reasons[0], /sink table locked/)
+})
+
+test('binding a port in use fails with NETCONSD_ERR_METRICS_LISTEN; close is idempotent', async () => {
+  const metrics = new Metrics({ processMetrics: false })
+  const a = await startMetricsServer({ listen: '127.0.0.1:0', metrics, ready: () => ({ ok: true, reasons: [] }) })
+  await assert.rejects(
+    startMetricsServer({ listen: `127.0.0.1:${a.address.port}`, metrics, ready: () => ({ ok: true, reasons: [] }) }),
+    { code: 'NETCONSD_ERR_METRICS_LISTEN' })
+  await a.close()
+  await a.close()
+})
+
+test('a bare port listens on loopback only', async (t) => {
+  const srv = await startMetricsServer({ listen: '0', metrics: new Metrics({ processMetrics: false }), ready: () => ({ ok: true, reasons: [] }) })
+  t.after(() => srv.close())
+  assert.equal(srv.address.host, '127.0.0.1')
+})
