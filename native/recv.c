@@ -33,9 +33,13 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/filter.h>
 
 #ifndef SO_RCVBUFFORCE
 #define SO_RCVBUFFORCE 33
+#endif
+#ifndef SO_ATTACH_REUSEPORT_CBPF
+#define SO_ATTACH_REUSEPORT_CBPF 51
 #endif
 #ifndef SO_MEMINFO
 #define SO_MEMINFO 55
@@ -345,6 +349,133 @@ static nc_sock *unwrap (napi_env env, napi_callback_info info, size_t *argc, nap
   return b->s;
 }
 
+/* ---------- steering: one sender address -> one socket of the SO_REUSEPORT group ---------- */
+
+/*
+ * By default the kernel picks a socket of a SO_REUSEPORT group by hashing the 4-tuple, so a host
+ * that sends from two source ports can land on two workers and its ncrx stream splits. This
+ * classic BPF program (SO_ATTACH_REUSEPORT_CBPF, Linux >= 4.5) returns the socket index from the
+ * source *address* alone, with the hash C netconsd's listener uses to pick a worker: Linux jhash2
+ * over the 16 address bytes (IPv4 as ::ffff:a.b.c.d) read as four little-endian words, seed
+ * 0xfaceb00c, modulo the group size (src/ingest/hash.ts is the same function). The program runs
+ * with the packet's network header reachable at SKF_NET_OFF. An index >= the sockets currently in
+ * the group (a worker still starting or restarting) makes the kernel fall back to its own hash.
+ *
+ * Scratch memory: M[0..2] = a, b, c; M[3..6] = the address words; M[7] = temporary.
+ */
+#define NC_STEER_MAX_INSNS 512
+enum { RA = 0, RB = 1, RC = 2, RW0 = 3, RT = 7 };
+
+typedef struct { struct sock_filter *f; int n; int overflow; } bpfbuf;
+
+static void emit (bpfbuf *p, uint16_t code, uint8_t jt, uint8_t jf, uint32_t k) {
+  if (p->n >= NC_STEER_MAX_INSNS) { p->overflow = 1; return; }
+  p->f[p->n].code = code; p->f[p->n].jt = jt; p->f[p->n].jf = jf; p->f[p->n].k = k;
+  p->n++;
+}
+#define E(p, code, k) emit((p), (code), 0, 0, (uint32_t)(k))
+
+/* M[dst] = little-endian word from the 4 packet bytes at network offset off. */
+static void load_le_word (bpfbuf *p, int dst, int off) {
+  E(p, BPF_LD | BPF_B | BPF_ABS, SKF_NET_OFF + off + 3);
+  E(p, BPF_ALU | BPF_LSH | BPF_K, 24);
+  E(p, BPF_MISC | BPF_TAX, 0);
+  E(p, BPF_LD | BPF_B | BPF_ABS, SKF_NET_OFF + off + 2);
+  E(p, BPF_ALU | BPF_LSH | BPF_K, 16);
+  E(p, BPF_ALU | BPF_OR | BPF_X, 0);
+  E(p, BPF_MISC | BPF_TAX, 0);
+  E(p, BPF_LD | BPF_B | BPF_ABS, SKF_NET_OFF + off + 1);
+  E(p, BPF_ALU | BPF_LSH | BPF_K, 8);
+  E(p, BPF_ALU | BPF_OR | BPF_X, 0);
+  E(p, BPF_MISC | BPF_TAX, 0);
+  E(p, BPF_LD | BPF_B | BPF_ABS, SKF_NET_OFF + off);
+  E(p, BPF_ALU | BPF_OR | BPF_X, 0);
+  E(p, BPF_ST, dst);
+}
+
+static void set_const (bpfbuf *p, int dst, uint32_t v) {
+  E(p, BPF_LD | BPF_IMM, v);
+  E(p, BPF_ST, dst);
+}
+
+/* M[x] op= M[y] for op in add, sub, xor. */
+static void op_rr (bpfbuf *p, uint16_t op, int x, int y) {
+  E(p, BPF_LD | BPF_MEM, x);
+  E(p, BPF_LDX | BPF_MEM, y);
+  E(p, BPF_ALU | op | BPF_X, 0);
+  E(p, BPF_ST, x);
+}
+
+/* M[x] op= rol32(M[y], k) for op in xor, sub. */
+static void op_rol (bpfbuf *p, uint16_t op, int x, int y, int k) {
+  E(p, BPF_LD | BPF_MEM, y);
+  E(p, BPF_ALU | BPF_LSH | BPF_K, k);
+  E(p, BPF_ST, RT);
+  E(p, BPF_LD | BPF_MEM, y);
+  E(p, BPF_ALU | BPF_RSH | BPF_K, 32 - k);
+  E(p, BPF_LDX | BPF_MEM, RT);
+  E(p, BPF_ALU | BPF_OR | BPF_X, 0);
+  E(p, BPF_MISC | BPF_TAX, 0);
+  E(p, BPF_LD | BPF_MEM, x);
+  E(p, BPF_ALU | op | BPF_X, 0);
+  E(p, BPF_ST, x);
+}
+
+/* Builds the program for a group of n sockets; returns its length, or -1. */
+static int build_steer_prog (struct sock_filter *f, uint32_t n) {
+  bpfbuf p = { f, 0, 0 };
+  /* A = skb->protocol (host order). IPv6 -> v6 words; IPv4 -> v4-mapped words; else fall back. */
+  E(&p, BPF_LD | BPF_H | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL);
+  emit(&p, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0x86dd);  /* ETH_P_IPV6 */
+  emit(&p, BPF_JMP | BPF_JA, 0, 0, 0);                /* patched: to v6 */
+  int ja_v6 = p.n - 1;
+  emit(&p, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 0x0800);  /* ETH_P_IP */
+  E(&p, BPF_RET | BPF_K, 0xffffffffu);                /* neither: kernel's own hash */
+  /* IPv4: ::ffff:a.b.c.d -> 0, 0, 0xffff0000, LE(a.b.c.d); source address at offset 12. */
+  set_const(&p, RW0 + 0, 0);
+  set_const(&p, RW0 + 1, 0);
+  set_const(&p, RW0 + 2, 0xffff0000u);
+  load_le_word(&p, RW0 + 3, 12);
+  emit(&p, BPF_JMP | BPF_JA, 0, 0, 0);                /* patched: to hash */
+  int ja_hash = p.n - 1;
+  f[ja_v6].k = (uint32_t)(p.n - ja_v6 - 1);
+  /* IPv6: source address at offset 8. */
+  for (int i = 0; i < 4; i++) load_le_word(&p, RW0 + i, 8 + 4 * i);
+  f[ja_hash].k = (uint32_t)(p.n - ja_hash - 1);
+  /* jhash2(k, 4, 0xfaceb00c): a = b = c = 0xdeadbeef + (4 << 2) + seed. */
+  uint32_t init = 0xdeadbeefu + (4u << 2) + 0xfaceb00cu;
+  set_const(&p, RA, init); set_const(&p, RB, init); set_const(&p, RC, init);
+  op_rr(&p, BPF_ADD, RA, RW0 + 0); op_rr(&p, BPF_ADD, RB, RW0 + 1); op_rr(&p, BPF_ADD, RC, RW0 + 2);
+  /* __jhash_mix(a, b, c) */
+  op_rr(&p, BPF_SUB, RA, RC); op_rol(&p, BPF_XOR, RA, RC, 4);  op_rr(&p, BPF_ADD, RC, RB);
+  op_rr(&p, BPF_SUB, RB, RA); op_rol(&p, BPF_XOR, RB, RA, 6);  op_rr(&p, BPF_ADD, RA, RC);
+  op_rr(&p, BPF_SUB, RC, RB); op_rol(&p, BPF_XOR, RC, RB, 8);  op_rr(&p, BPF_ADD, RB, RA);
+  op_rr(&p, BPF_SUB, RA, RC); op_rol(&p, BPF_XOR, RA, RC, 16); op_rr(&p, BPF_ADD, RC, RB);
+  op_rr(&p, BPF_SUB, RB, RA); op_rol(&p, BPF_XOR, RB, RA, 19); op_rr(&p, BPF_ADD, RA, RC);
+  op_rr(&p, BPF_SUB, RC, RB); op_rol(&p, BPF_XOR, RC, RB, 4);  op_rr(&p, BPF_ADD, RB, RA);
+  /* last word, then __jhash_final(a, b, c) */
+  op_rr(&p, BPF_ADD, RA, RW0 + 3);
+  op_rr(&p, BPF_XOR, RC, RB); op_rol(&p, BPF_SUB, RC, RB, 14);
+  op_rr(&p, BPF_XOR, RA, RC); op_rol(&p, BPF_SUB, RA, RC, 11);
+  op_rr(&p, BPF_XOR, RB, RA); op_rol(&p, BPF_SUB, RB, RA, 25);
+  op_rr(&p, BPF_XOR, RC, RB); op_rol(&p, BPF_SUB, RC, RB, 16);
+  op_rr(&p, BPF_XOR, RA, RC); op_rol(&p, BPF_SUB, RA, RC, 4);
+  op_rr(&p, BPF_XOR, RB, RA); op_rol(&p, BPF_SUB, RB, RA, 14);
+  op_rr(&p, BPF_XOR, RC, RB); op_rol(&p, BPF_SUB, RC, RB, 24);
+  E(&p, BPF_LD | BPF_MEM, RC);
+  E(&p, BPF_ALU | BPF_MOD | BPF_K, n);
+  E(&p, BPF_RET | BPF_A, 0);
+  return p.overflow ? -1 : p.n;
+}
+
+static int attach_steering (int fd, uint32_t n) {
+  struct sock_filter f[NC_STEER_MAX_INSNS];
+  int len = build_steer_prog(f, n);
+  if (len < 0) { errno = E2BIG; return -1; }
+  struct sock_fprog prog = { (unsigned short)len, f };
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
+}
+
 /* ---------- JS methods on the handle ---------- */
 
 static napi_value m_close (napi_env env, napi_callback_info info) {
@@ -514,7 +645,8 @@ static napi_value make_ab (napi_env env, size_t bytes, void **ptr, napi_ref *ref
 }
 
 /*
- * open({ address, port, recvBufferBytes, reusePort, batchSize, slotBytes, maxBatchesPerWakeup }, cb)
+ * open({ address, port, recvBufferBytes, reusePort, batchSize, slotBytes, maxBatchesPerWakeup,
+ *        steerGroupSize }, cb)
  *   -> { handle, data, offsets, lengths, addrs, ports, stride, recvBufferBytes, recvBufferForced,
  *        boundPort, family }
  * cb(count, rxMs) is called once per batch with the first `count` entries of the arrays filled.
@@ -542,12 +674,13 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
       if (t == napi_string) napi_get_value_string_utf8(env, v, addr, sizeof addr, &len);
     }
   }
-  uint32_t port, rcvbuf, batch, slot, max_iter, reuse = 0;
+  uint32_t port, rcvbuf, batch, slot, max_iter, steer, reuse = 0;
   if (get_u32(env, opts, "port", 0, &port) || port > 65535 ||
       get_u32(env, opts, "recvBufferBytes", 0, &rcvbuf) ||
       get_u32(env, opts, "batchSize", 256, &batch) || batch < 1 || batch > NC_MAX_BATCH ||
       get_u32(env, opts, "slotBytes", 2048, &slot) || slot < 1 || slot > NC_MAX_SLOT ||
-      get_u32(env, opts, "maxBatchesPerWakeup", 32, &max_iter) || max_iter < 1) {
+      get_u32(env, opts, "maxBatchesPerWakeup", 32, &max_iter) || max_iter < 1 ||
+      get_u32(env, opts, "steerGroupSize", 0, &steer) || steer > 65536) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "open(): option out of range");
     return NULL;
   }
@@ -600,6 +733,11 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
     ? bind(fd, (struct sockaddr *)&sa6, sizeof sa6)
     : bind(fd, (struct sockaddr *)&sa4, sizeof sa4);
   if (rc != 0) { int e = errno; close(fd); throw_sys(env, "bind", e); return NULL; }
+  /* After bind: the socket is in its group now, and the group's program is replaced (every worker
+   * attaches the same one). */
+  if (reuse && steer > 1 && attach_steering(fd, steer) != 0) {
+    int e = errno; close(fd); throw_sys(env, "setsockopt(SO_ATTACH_REUSEPORT_CBPF)", e); return NULL;
+  }
 
   int got = 0;
   socklen_t gl = sizeof got;

@@ -33,6 +33,7 @@ interface RawOpenOptions {
   batchSize: number
   slotBytes: number
   maxBatchesPerWakeup: number
+  steerGroupSize: number
 }
 
 interface RawHandle {
@@ -97,6 +98,14 @@ export interface NativeSocketOptions {
   batchSize: number
   /** Datagrams longer than this are dropped and counted (`truncated`), never delivered cut. Default 65535. */
   maxDatagramBytes?: number
+  /**
+   * The number of sockets in the SO_REUSEPORT group (the worker count). When > 1, a classic BPF
+   * program makes the kernel choose the socket by sender *address* alone, with netconsd's hash
+   * (jhash2 % steerGroupSize, as src/ingest/hash.ts), so a host sending from several source ports
+   * still reaches one worker. Socket i of the group is the i-th one bound. Default 0: the kernel's
+   * 4-tuple hash.
+   */
+  steerGroupSize?: number
 }
 
 export interface NativeSocketStats {
@@ -211,6 +220,7 @@ export function openNativeSocket (opts: NativeSocketOptions, onBatch: (b: Packet
   const batchSize = checkInt('batchSize', opts.batchSize, 1, MAX_BATCH)
   const recvBufferBytes = checkInt('recvBufferBytes', opts.recvBufferBytes, 0, 2 ** 31 - 1)
   const maxDatagramBytes = checkInt('maxDatagramBytes', opts.maxDatagramBytes ?? DEFAULT_MAX_DATAGRAM_BYTES, 1, 65535)
+  const steerGroupSize = checkInt('steerGroupSize', opts.steerGroupSize ?? 0, 0, 65536)
   if (typeof opts.address !== 'string' || opts.address === '') throw optionError('address', 'an IPv4 or IPv6 address', opts.address)
 
   // One batch object for the socket's life: the addon writes the arrays in place and we only
@@ -225,7 +235,8 @@ export function openNativeSocket (opts: NativeSocketOptions, onBatch: (b: Packet
       reusePort: opts.reusePort === true,
       batchSize,
       slotBytes: maxDatagramBytes,
-      maxBatchesPerWakeup: MAX_BATCHES_PER_WAKEUP
+      maxBatchesPerWakeup: MAX_BATCHES_PER_WAKEUP,
+      steerGroupSize
     }, (count, rxMs) => {
       const b = batch!
       b.count = count
