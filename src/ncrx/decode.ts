@@ -1,0 +1,148 @@
+/**
+ * Turning a reassembled body into text, raw bytes and dictionary pairs.
+ *
+ * Extended body (kernel `Documentation/ABI/testing/dev-kmsg`, netconsole.rst "Extended console"):
+ *
+ *   <escaped text>\n[ KEY=VALUE\n]...[ userkey=uservalue\n]...
+ *
+ * - The kernel escapes text bytes < 0x20, >= 0x7f and `\` as `\xNN` (lowercase hex), so an embedded
+ *   newline is `\x0a` and the first real `\n` ends the text.
+ * - Dictionary lines (`SUBSYSTEM=`, `DEVICE=`; arbitrary uppercase keys before 5.10) use the same
+ *   escaping. Userdata/sysdata lines (6.9+, configfs) are appended after them **unescaped**. Rule here:
+ *   lines are unescaped while their key is a kernel-style key (`[A-Z0-9_]+`); from the first other key
+ *   on, every line is taken verbatim. (An uppercase userdata key whose value contains a literal `\xNN`
+ *   would be unescaped; nothing on the wire tells the two apart.)
+ * - Unescaping happens after reassembly: the kernel splits fragments anywhere, inside escapes too,
+ *   and 6.12 caps a record at 2048 bytes even mid-escape (`...\xc3\` + `\n`). An incomplete escape
+ *   (`\`, `\x`, `\xc`, `\xZZ`) stays as literal bytes.
+ *
+ * Legacy body: console text exactly as sent (`[    5.123456] text\n`, raw bytes, no escaping).
+ */
+
+const BSLASH = 0x5c
+const NL = 0x0a
+const EQ = 0x3d
+const SPACE = 0x20
+
+/** Hex digit value, or -1. */
+function hexVal (c: number | undefined): number {
+  if (c === undefined) return -1
+  if (c >= 0x30 && c <= 0x39) return c - 0x30
+  if (c >= 0x61 && c <= 0x66) return c - 0x57
+  if (c >= 0x41 && c <= 0x46) return c - 0x37
+  return -1
+}
+
+/** Index of the first `\n` in src[start, end), or -1. */
+export function findNewline (src: Uint8Array, start: number, end: number): number {
+  const i = src.indexOf(NL, start)
+  return i >= 0 && i < end ? i : -1
+}
+
+/**
+ * Copies src[start, end) into a new Buffer, turning every complete `\xNN` into the byte NN.
+ * Incomplete escapes are kept literally. Never throws.
+ */
+export function unescapeBytes (src: Uint8Array, start: number, end: number): Buffer {
+  const first = src.indexOf(BSLASH, start)
+  if (first < 0 || first >= end) return Buffer.copyBytesFrom(src, start, end - start)
+  const out = Buffer.allocUnsafe(end - start)
+  let o = 0
+  for (let i = start; i < first; i++) out[o++] = src[i]!
+  let i = first
+  while (i < end) {
+    const c = src[i]!
+    if (c === BSLASH && i + 3 < end && src[i + 1] === 0x78 /* x */) {
+      const hi = hexVal(src[i + 2])
+      const lo = hexVal(src[i + 3])
+      if (hi >= 0 && lo >= 0) {
+        out[o++] = (hi << 4) | lo
+        i += 4
+        continue
+      }
+    }
+    out[o++] = c
+    i++
+  }
+  return out.subarray(0, o)
+}
+
+function isKernelKey (src: Uint8Array, start: number, end: number): boolean {
+  if (start >= end) return false
+  for (let i = start; i < end; i++) {
+    const c = src[i]!
+    if (!((c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f)) return false
+  }
+  return true
+}
+
+/**
+ * Parses dictionary/userdata lines in src[start, end): ` KEY=VALUE\n` each, in wire order, keys may
+ * repeat. One leading space is stripped; a line without `=` becomes `[line, '']`; empty lines are
+ * skipped.
+ */
+export function parseDict (src: Uint8Array, start: number, end: number): Array<[string, string]> {
+  const out: Array<[string, string]> = []
+  let escaped = true
+  let view: Buffer | null = null
+  let i = start
+  while (i < end) {
+    let nl = src.indexOf(NL, i)
+    if (nl < 0 || nl > end) nl = end
+    let ls = i
+    if (src[ls] === SPACE && ls < nl) ls++
+    if (ls < nl) {
+      let eq = ls
+      while (eq < nl && src[eq] !== EQ) eq++
+      if (escaped && !isKernelKey(src, ls, eq)) escaped = false
+      if (escaped) {
+        out.push([unescapeBytes(src, ls, eq).toString(), eq < nl ? unescapeBytes(src, eq + 1, nl).toString() : ''])
+      } else {
+        const b = view ??= Buffer.from(src.buffer, src.byteOffset, src.byteLength)
+        out.push([b.toString('utf8', ls, eq), eq < nl ? b.toString('utf8', eq + 1, nl) : ''])
+      }
+    }
+    i = nl + 1
+  }
+  return out
+}
+
+/** Text, raw bytes and dictionary of an extended body src[start, end). */
+export interface DecodedBody {
+  text: string
+  raw: Buffer
+  dict: Array<[string, string]>
+}
+
+/** Splits at the first `\n`, unescapes the text, parses the dictionary. */
+export function decodeExtendedBody (src: Uint8Array, start: number, end: number): DecodedBody {
+  const nl = findNewline(src, start, end)
+  const textEnd = nl < 0 ? end : nl
+  const raw = unescapeBytes(src, start, textEnd)
+  const dict = nl < 0 || nl + 1 >= end ? [] : parseDict(src, nl + 1, end)
+  return { text: raw.toString(), raw, dict }
+}
+
+/**
+ * Kernel timestamp of a legacy console line, from its `[    5.123456] ` prefix (printk.time=1),
+ * in µs; null when the datagram does not start with one (continuation chunks, printk.time=0).
+ */
+export function legacyTsUsec (src: Uint8Array, len: number = src.length): number | null {
+  if (len < 4 || src[0] !== 0x5b /* [ */) return null
+  let i = 1
+  while (i < len && src[i] === SPACE) i++
+  let sec = 0
+  let n = 0
+  while (i < len && src[i]! >= 0x30 && src[i]! <= 0x39 && n < 15) { sec = sec * 10 + src[i]! - 0x30; i++; n++ }
+  if (n === 0 || src[i] !== 0x2e /* . */) return null
+  i++
+  let frac = 0
+  let fd = 0
+  while (i < len && src[i]! >= 0x30 && src[i]! <= 0x39 && fd < 9) { frac = frac * 10 + src[i]! - 0x30; i++; fd++ }
+  if (fd === 0 || src[i] !== 0x5d /* ] */) return null
+  // The kernel prints 6 fractional digits; scale anything else to µs.
+  let usec = frac
+  for (let k = fd; k < 6; k++) usec *= 10
+  for (let k = fd; k > 6; k--) usec = Math.floor(usec / 10)
+  return sec * 1e6 + usec
+}

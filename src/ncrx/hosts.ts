@@ -1,0 +1,402 @@
+/**
+ * HostTable: one ncrx state per sender address, the API the worker thread calls.
+ *
+ *   receive(src, port, payload) ─► parseDatagram ─┬─ malformed ─► counted by reason, onDrop
+ *                                                 ├─ legacy ────► record at once (one per datagram)
+ *                                                 └─ extended ──► host's Ncrx ─► records in per-host order
+ *   nextDeadline()/runTimers() ─► min-heap of host deadlines (gap/OOS timeouts) + idle-host GC
+ *
+ * Hosts are keyed by address only; the UDP port is ignored, as in netconsd. Two senders behind one
+ * address (NAT, or two netconsole targets on one machine pointing here) share one sequence state and
+ * disturb each other (duplicates, OOS, resets). `srcPort` on each record is the port of its (last)
+ * datagram.
+ *
+ * Memory is bounded: at most `maxHosts` host states (the least recently seen is evicted, after
+ * delivering what it holds), at most `maxHeldBytesPerHost` held body bytes per host, at most
+ * `slots` window positions and OOS_MAX out-of-sequence messages per host. The payload passed to
+ * receive() is never retained (held messages are copied), so the caller may reuse its buffer.
+ *
+ * Timers: every host with something held sits in one min-heap keyed by its deadline, so a held
+ * message is released at its deadline even when no other packet arrives (netconsd's timer wheel
+ * forgets other hosts' wake-ups, spec §4.4).
+ */
+import type { NcrxConfig } from '../config/types.js'
+import type { HostInfo, NetconsRecord } from '../types.js'
+import { decodeExtendedBody, legacyTsUsec } from './decode.js'
+import { type HeldMsg, Ncrx, type NcrxCounters, DropReason, newNcrxCounters } from './ncrx.js'
+import { Kind, MALFORMED_REASONS, ParsedHeader, parseDatagram } from './parse.js'
+
+export type { NcrxCounters } from './ncrx.js'
+export { defaultNcrxConfig } from './ncrx.js'
+
+export interface HostTableOptions {
+  config: NcrxConfig
+  thread: number
+  /** Called once when a host is first seen; the result is cached in the host state. */
+  resolveHost: (address: string) => HostInfo
+  /** Every delivered record, in per-host order. Must not call back into the table. */
+  emit: (rec: NetconsRecord) => void
+  /** Something was discarded or released early; rate-limited logging is the caller's job. */
+  onDrop?: (reason: string, src: string, count: number) => void
+}
+
+export interface HostStat {
+  address: string
+  name: string
+  lost: number
+  duplicates: number
+  oos: number
+  resets: number
+  /** Wall-clock ms of the host's last datagram. */
+  lastSeenMs: number
+  delivered: number
+  incomplete: number
+  heldMessages: number
+  heldBytes: number
+}
+
+class HostState extends Ncrx {
+  lastSeenMono = 0
+  lastSeenReal = 0
+  /** LRU list (oldest first). */
+  prev: HostState | null = null
+  next: HostState | null = null
+  /** Position in the deadline heap, -1 when not in it. */
+  heapIdx = -1
+  /** The deadline the heap knows. */
+  due = Infinity
+
+  constructor (readonly table: HostTable, readonly address: string, public info: HostInfo, cfg: NcrxConfig, counters: NcrxCounters) {
+    super(cfg, counters)
+  }
+
+  protected deliverDirect (h: ParsedHeader, payload: Uint8Array, len: number, nowReal: number, srcPort: number, release: string | null, seqReset: boolean, lostBefore: number): void {
+    const body = decodeExtendedBody(payload, h.bodyStart, len)
+    this.table._emitRecord({
+      kind: 'log',
+      format: 'extended',
+      src: this.address,
+      srcPort,
+      host: this.info,
+      thread: this.table.thread,
+      seq: h.seq,
+      facility: h.facility,
+      level: h.level,
+      tsUsec: h.tsUsec < 0 ? null : h.tsUsec,
+      text: body.text,
+      raw: body.raw,
+      dict: body.dict,
+      release,
+      contStart: h.contStart,
+      cont: h.cont,
+      oos: false,
+      seqReset,
+      incomplete: false,
+      lostBefore,
+      receivedAt: nowReal,
+      attributes: {}
+    })
+  }
+
+  protected deliverHeld (m: HeldMsg, oos: boolean, incomplete: boolean, lostBefore: number): void {
+    const bytes = incomplete ? m.receivedBytes() : m.body
+    const body = decodeExtendedBody(bytes, 0, bytes.length)
+    this.table._emitRecord({
+      kind: 'log',
+      format: 'extended',
+      src: this.address,
+      srcPort: m.srcPort,
+      host: this.info,
+      thread: this.table.thread,
+      seq: m.seq,
+      facility: m.facility,
+      level: m.level,
+      tsUsec: m.tsUsec < 0 ? null : m.tsUsec,
+      text: body.text,
+      raw: body.raw,
+      dict: body.dict,
+      release: m.release,
+      contStart: m.contStart,
+      cont: m.cont,
+      oos,
+      seqReset: m.seqReset,
+      incomplete,
+      lostBefore,
+      receivedAt: m.rxReal,
+      attributes: {}
+    })
+  }
+
+  protected dropped (reason: string, count: number): void {
+    this.table._dropped(reason, this.address, count)
+  }
+}
+
+export class HostTable {
+  readonly thread: number
+  readonly counters: NcrxCounters
+  readonly #cfg: NcrxConfig
+  #resolveHost: (address: string) => HostInfo
+  readonly #emit: (rec: NetconsRecord) => void
+  readonly #onDrop: ((reason: string, src: string, count: number) => void) | undefined
+  readonly #hosts = new Map<string, HostState>()
+  readonly #hdr = new ParsedHeader()
+  /** LRU list ends: oldest (eviction/GC candidate) and newest. */
+  #oldest: HostState | null = null
+  #newest: HostState | null = null
+  /** Min-heap of hosts by `due`. */
+  readonly #heap: HostState[] = []
+  #nextGcAt = -1
+
+  constructor (opts: HostTableOptions) {
+    this.#cfg = opts.config
+    this.thread = opts.thread
+    this.#resolveHost = opts.resolveHost
+    this.#emit = opts.emit
+    this.#onDrop = opts.onDrop
+    this.counters = newNcrxCounters(MALFORMED_REASONS)
+  }
+
+  /** One datagram. nowMono = monotonic ms (performance.now()), nowReal = Date.now(). */
+  receive (src: string, srcPort: number, payload: Uint8Array, nowMono: number, nowReal: number): void {
+    const c = this.counters
+    c.datagrams++
+    const h = this.#hdr
+    const kind = parseDatagram(payload, this.#cfg.maxMessageBytes, h)
+    if (kind === Kind.Malformed) {
+      c.malformed[h.reason] = (c.malformed[h.reason] ?? 0) + 1
+      this.#onDrop?.(h.reason, src, 1)
+      return
+    }
+    const host = this.#host(src, nowMono, nowReal)
+    if (kind === Kind.Legacy) {
+      c.legacy++
+      this.#emitLegacy(host, payload, nowReal, srcPort)
+      return
+    }
+    c.extended++
+    if (h.fragTotal >= 0) c.fragments++
+    host.receive(h, payload, payload.length, nowMono, nowReal, srcPort)
+    const d = host.deadline()
+    if (d !== host.due) this.#reschedule(host, d)
+  }
+
+  /** Monotonic ms at which runTimers must next be called, or Infinity when nothing is held (and GC is off or no host is tracked). */
+  nextDeadline (): number {
+    const top = this.#heap[0]
+    let d = top === undefined ? Infinity : top.due
+    if (this.#nextGcAt >= 0 && this.#hosts.size > 0 && this.#nextGcAt < d) d = this.#nextGcAt
+    return d
+  }
+
+  /** Release everything due (gap timeouts, oos holds, incomplete fragments) and run GC if due. */
+  runTimers (nowMono: number): void {
+    const heap = this.#heap
+    let top = heap[0]
+    while (top !== undefined && top.due <= nowMono) {
+      top.runTimers(nowMono)
+      this.#reschedule(top, top.deadline())
+      top = heap[0]
+    }
+    if (this.#nextGcAt >= 0 && nowMono >= this.#nextGcAt) this.#gc(nowMono)
+  }
+
+  /** Shutdown: deliver everything held (gaps skipped and counted, incomplete fragments flagged). */
+  flushAll (nowMono: number): void {
+    for (const host of this.#hosts.values()) {
+      host.flush(nowMono)
+      this.#reschedule(host, Infinity)
+    }
+  }
+
+  /** Re-resolve every known host (after a config reload changed the inventory). */
+  refreshHosts (resolveHost: (address: string) => HostInfo): void {
+    this.#resolveHost = resolveHost
+    for (const host of this.#hosts.values()) host.info = resolveHost(host.address)
+  }
+
+  hostStats (): Iterable<HostStat> {
+    const out: HostStat[] = []
+    for (const h of this.#hosts.values()) {
+      out.push({
+        address: h.address,
+        name: h.info.name,
+        lost: h.lost,
+        duplicates: h.duplicates,
+        oos: h.oos,
+        resets: h.resets,
+        lastSeenMs: h.lastSeenReal,
+        delivered: h.delivered,
+        incomplete: h.incomplete,
+        heldMessages: h.heldMessages,
+        heldBytes: h.heldBytes
+      })
+    }
+    return out
+  }
+
+  /** @internal called by HostState. */
+  _emitRecord (rec: NetconsRecord): void {
+    this.counters.delivered++
+    this.#emit(rec)
+  }
+
+  /** @internal called by HostState. */
+  _dropped (reason: string, src: string, count: number): void {
+    this.#onDrop?.(reason, src, count)
+  }
+
+  // ── hosts ────────────────────────────────────────────────────────────────────────────────
+
+  #host (src: string, nowMono: number, nowReal: number): HostState {
+    let host = this.#hosts.get(src)
+    if (host === undefined) {
+      if (this.#hosts.size >= this.#cfg.maxHosts && this.#oldest !== null) {
+        const victim = this.#oldest
+        this.#forget(victim, nowMono)
+        this.counters.drops[DropReason.hostEvicted]!++
+        this.#onDrop?.(DropReason.hostEvicted, victim.address, 1)
+      }
+      host = new HostState(this, src, this.#resolveHost(src), this.#cfg, this.counters)
+      this.#hosts.set(src, host)
+      this.counters.hostsSeen++
+      this.counters.hosts = this.#hosts.size
+      if (this.#cfg.gcIntervalMs > 0 && this.#nextGcAt < 0) this.#nextGcAt = nowMono + this.#cfg.gcIntervalMs
+    } else if (host === this.#newest) {
+      host.lastSeenMono = nowMono
+      host.lastSeenReal = nowReal
+      return host
+    } else {
+      this.#unlink(host)
+    }
+    host.lastSeenMono = nowMono
+    host.lastSeenReal = nowReal
+    // append as newest
+    host.prev = this.#newest
+    host.next = null
+    if (this.#newest !== null) this.#newest.next = host
+    else this.#oldest = host
+    this.#newest = host
+    return host
+  }
+
+  #unlink (host: HostState): void {
+    if (host.prev !== null) host.prev.next = host.next
+    else this.#oldest = host.next
+    if (host.next !== null) host.next.prev = host.prev
+    else this.#newest = host.prev
+    host.prev = host.next = null
+  }
+
+  /** Delivers what the host holds, then drops its state. */
+  #forget (host: HostState, nowMono: number): void {
+    host.flush(nowMono)
+    this.#reschedule(host, Infinity)
+    this.#unlink(host)
+    this.#hosts.delete(host.address)
+    this.counters.hosts = this.#hosts.size
+  }
+
+  #gc (nowMono: number): void {
+    const age = this.#cfg.gcAgeMs
+    let h = this.#oldest
+    while (h !== null && nowMono - h.lastSeenMono > age) {
+      const next = h.next
+      this.#forget(h, nowMono)
+      this.counters.hostsForgotten++
+      h = next
+    }
+    this.#nextGcAt = this.#hosts.size > 0 ? nowMono + this.#cfg.gcIntervalMs : -1
+  }
+
+  #emitLegacy (host: HostState, payload: Uint8Array, nowReal: number, srcPort: number): void {
+    const raw = Buffer.copyBytesFrom(payload)
+    host.delivered++
+    this._emitRecord({
+      kind: 'log',
+      format: 'legacy',
+      src: host.address,
+      srcPort,
+      host: host.info,
+      thread: this.thread,
+      seq: null,
+      facility: 0,
+      level: null,
+      tsUsec: legacyTsUsec(payload),
+      text: raw.toString(),
+      raw,
+      dict: [],
+      release: null,
+      contStart: false,
+      cont: false,
+      oos: false,
+      seqReset: false,
+      incomplete: false,
+      lostBefore: 0,
+      receivedAt: nowReal,
+      attributes: {}
+    })
+  }
+
+  // ── deadline heap ────────────────────────────────────────────────────────────────────────
+
+  #reschedule (host: HostState, due: number): void {
+    const heap = this.#heap
+    host.due = due
+    let i = host.heapIdx
+    if (due === Infinity) {
+      if (i < 0) return
+      const last = heap.pop()!
+      host.heapIdx = -1
+      if (last === host) return
+      heap[i] = last
+      last.heapIdx = i
+      this.#siftDown(i)
+      this.#siftUp(last.heapIdx)
+      return
+    }
+    if (i < 0) {
+      i = heap.length
+      heap.push(host)
+      host.heapIdx = i
+      this.#siftUp(i)
+      return
+    }
+    this.#siftUp(i)
+    this.#siftDown(host.heapIdx)
+  }
+
+  #siftUp (i: number): void {
+    const heap = this.#heap
+    const x = heap[i]!
+    while (i > 0) {
+      const p = (i - 1) >> 1
+      const parent = heap[p]!
+      if (parent.due <= x.due) break
+      heap[i] = parent
+      parent.heapIdx = i
+      i = p
+    }
+    heap[i] = x
+    x.heapIdx = i
+  }
+
+  #siftDown (i: number): void {
+    const heap = this.#heap
+    const n = heap.length
+    const x = heap[i]!
+    for (;;) {
+      let c = 2 * i + 1
+      if (c >= n) break
+      const r = c + 1
+      if (r < n && heap[r]!.due < heap[c]!.due) c = r
+      const child = heap[c]!
+      if (child.due >= x.due) break
+      heap[i] = child
+      child.heapIdx = i
+      i = c
+    }
+    heap[i] = x
+    x.heapIdx = i
+  }
+}

@@ -1,0 +1,631 @@
+/**
+ * The per-host receive state machine ("ncrx", after netconsd's libncrx): reorder by printk
+ * sequence number, reassemble `ncfrag` fragments, skip gaps after a timeout, tell duplicates from
+ * out-of-sequence packets, and restart the stream when the sender rebooted.
+ *
+ *   datagram ─► parse ─► Ncrx.receive ─┬─ seq == next, whole ──────────► deliverDirect (no copy kept)
+ *                                      ├─ in window (gap / reorder / fragment) ─► slot ─► retire ─► deliverHeld
+ *                                      ├─ too old or too far ──────────► OOS list (held oosTimeoutMs) ─► deliverHeld(oos)
+ *                                      └─ recently delivered seq ─────► duplicate (counted)
+ *
+ * Semantics follow netconsd's libncrx with netconsd's parameters (see `defaultNcrxConfig`), with
+ * these deliberate differences (each fixes a bug or adds accounting):
+ * - Every skipped seq is counted: the next record in the ordered stream carries `lostBefore`.
+ * - Fragments are tracked with a per-byte bitmap, not "0 byte = missing"; a fragment whose total
+ *   disagrees with the first fragment's is dropped (`seq_conflict`), never merged.
+ * - An incomplete record delivered at timeout is flagged `incomplete`; its text is the bytes that
+ *   did arrive, in order (the holes are left out).
+ * - The OOS list is keyed by seq: a second copy is a duplicate and fragments of one seq merge, so a
+ *   stream reset never overwrites or leaks a slot (netconsd bug, spec §13).
+ * - A seq below the window counts as a duplicate only if it was *delivered* (not skipped) recently;
+ *   a late arrival of a skipped seq is delivered as `oos` instead of being dropped.
+ * - The OOS history is cleared at a reset, so one stray old packet right after a reboot does not
+ *   restart the new stream again.
+ * - Held bytes per host are capped (`maxHeldBytesPerHost`): beyond it the oldest held message is
+ *   released early (counted as `held_bytes_cap`).
+ *
+ * Pure code: no timers, no I/O; the caller passes monotonic ms in and calls `runTimers` at
+ * `deadline()`. Not re-entrant: deliver* must not call back into the same instance.
+ */
+import type { NcrxConfig } from '../config/types.js'
+import type { ParsedHeader } from './parse.js'
+
+/** netconsd's parameters (spec §4.1) plus our memory bounds. */
+export const defaultNcrxConfig: Readonly<NcrxConfig> = Object.freeze({
+  slots: 512,
+  gapTimeoutMs: 200,
+  retxStride: 256,
+  oosThreshold: 19,
+  oosWindowMs: 5000,
+  oosTimeoutMs: 200,
+  // netconsd stops at 8192; real 6.1 records (8192 before extras) plus userdata/sysdata exceed it.
+  maxMessageBytes: 65536,
+  maxHosts: 100000,
+  maxHeldBytesPerHost: 1024 * 1024,
+  // netconsd's GC is off by default (`-g 0/0`); maxHosts bounds memory instead.
+  gcIntervalMs: 0,
+  gcAgeMs: 0
+})
+
+/** libncrx keeps at most 32 out-of-sequence copies (NCRX_OOS_MAX, sized to the 32-bit history). */
+export const OOS_MAX = 32
+
+/** Reasons in `NcrxCounters.drops` (stable strings, used as metric labels). */
+export const DropReason = {
+  /** A fragment or message whose shape disagrees with what is held for its seq (different ncfrag total, whole vs fragment). */
+  seqConflict: 'seq_conflict',
+  /** A held message released (or a gap skipped) early because the host held more than maxHeldBytesPerHost. */
+  heldBytesCap: 'held_bytes_cap',
+  /** More than OOS_MAX out-of-sequence messages held: the oldest was delivered early. */
+  oosOverflow: 'oos_overflow',
+  /** A host was evicted (least recently seen) because maxHosts was reached; its held messages were delivered first. */
+  hostEvicted: 'host_evicted'
+} as const
+export type DropReason = typeof DropReason[keyof typeof DropReason]
+
+/** Counters of one HostTable (all its hosts). Plain numbers, updated in place. */
+export interface NcrxCounters {
+  /** Datagrams handed to receive(). */
+  datagrams: number
+  /** Datagrams parsed as extended netconsole (fragments included). */
+  extended: number
+  /** Datagrams handled as legacy (plain console text); one record each. */
+  legacy: number
+  /** Extended datagrams carrying `ncfrag`. */
+  fragments: number
+  /** Datagrams skipped as malformed, by reason (see parse.ts). */
+  malformed: Record<string, number>
+  /** Records emitted (extended and legacy). */
+  delivered: number
+  /** Datagrams discarded as copies of something already held or delivered. */
+  duplicates: number
+  /** Records delivered with `oos` (outside the ordered stream). */
+  oos: number
+  /** Sequence numbers skipped (never received before their gap timed out, or abandoned at a reset/flush). */
+  lost: number
+  /** Stream restarts after a host's first message (reboots, OOS resets). */
+  resets: number
+  /** Records delivered with `incomplete` (fragments missing at timeout). */
+  incomplete: number
+  /** Discards and early releases, by reason (see DropReason). */
+  drops: Record<string, number>
+  /** Host states created (a host forgotten by GC or evicted and seen again counts again). */
+  hostsSeen: number
+  /** Hosts currently tracked (gauge). */
+  hosts: number
+  /** Messages held in reorder windows, fragment buffers and OOS lists (gauge). */
+  heldMessages: number
+  /** Body bytes of those messages (gauge). */
+  heldBytes: number
+  /** Hosts forgotten by idle GC. */
+  hostsForgotten: number
+}
+
+export function newNcrxCounters (malformedReasons: readonly string[] = []): NcrxCounters {
+  const malformed: Record<string, number> = {}
+  for (const r of malformedReasons) malformed[r] = 0
+  const drops: Record<string, number> = {}
+  for (const r of Object.values(DropReason)) drops[r] = 0
+  return {
+    datagrams: 0,
+    extended: 0,
+    legacy: 0,
+    fragments: 0,
+    malformed,
+    delivered: 0,
+    duplicates: 0,
+    oos: 0,
+    lost: 0,
+    resets: 0,
+    incomplete: 0,
+    drops,
+    hostsSeen: 0,
+    hosts: 0,
+    heldMessages: 0,
+    heldBytes: 0,
+    hostsForgotten: 0
+  }
+}
+
+/** A message copied out of its datagram(s) because it has to wait. */
+export class HeldMsg {
+  facility = 0
+  level = 0
+  tsUsec = -1
+  contStart = false
+  cont = false
+  emg = false
+  seqReset = false
+  release: string | null = null
+  /** Escaped body bytes; for fragments a buffer of the declared total. */
+  body: Buffer
+  /** Bytes still missing (0 = complete). */
+  missing = 0
+  /** One bit per body byte, set when that byte arrived; null for unfragmented messages. */
+  bits: Uint8Array | null = null
+  srcPort = 0
+  /** Wall-clock ms of the last datagram. */
+  rxReal = 0
+  /** Monotonic ms of the first datagram (OOS hold time is measured from it). */
+  rxMono = 0
+
+  constructor (readonly seq: number, body: Buffer) {
+    this.body = body
+  }
+
+  /** The bytes that arrived, holes left out (for incomplete delivery). */
+  receivedBytes (): Buffer {
+    const bits = this.bits
+    if (bits === null || this.missing === 0) return this.body
+    const out = Buffer.allocUnsafe(this.body.length - this.missing)
+    let o = 0
+    for (let i = 0; i < this.body.length; i++) {
+      if ((bits[i >> 3]! & (1 << (i & 7))) !== 0) out[o++] = this.body[i]!
+    }
+    return out.subarray(0, o)
+  }
+}
+
+/** One reorder-window position: a message (maybe partial) or a gap (msg null). */
+interface Slot {
+  msg: HeldMsg | null
+  /** Monotonic ms of the last activity on this slot (gap timeout is measured from it). */
+  ts: number
+}
+
+const CKPT_CAP = 12
+
+function popcount32 (x: number): number {
+  x = x - ((x >>> 1) & 0x55555555)
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333)
+  x = (x + (x >>> 4)) & 0x0f0f0f0f
+  return Math.imul(x, 0x01010101) >>> 24
+}
+
+export abstract class Ncrx {
+  /** Next expected seq; -1 = no stream yet. */
+  headSeq = -1
+  /** Oldest seq still held; queued = headSeq − tailSeq. */
+  tailSeq = 0
+  /** First seq of the current stream (older seqs were never part of it). */
+  streamStart = 0
+  /** Held window [tailSeq, headSeq), only while something is held. */
+  #slots: Map<number, Slot> | null = null
+  /** Out-of-sequence messages, arrival order, at most OOS_MAX. */
+  #oos: HeldMsg[] = []
+  /** 1 bit per parsed packet, set when it was out of sequence; the last 32. */
+  #oosHist = 0
+  /** Seqs skipped since the last record of the ordered stream. */
+  #pendingLost = 0
+  /** The next record of the ordered stream starts a stream (first message, or after a reset). */
+  #resetPending = false
+  /** Bit (seq % slots) set when that retired seq was skipped, clear when delivered. Allocated on the first skip. */
+  #skipBits: Uint8Array | null = null
+  /**
+   * When recent seqs were delivered: ring of (seq, monotonic ms) pairs, one per `oosWindowMs/10`.
+   * A seq delivered between checkpoints k and k+1 was delivered within that interval, so its age is
+   * known to within a tenth of the window; the error errs toward "not recent" (delivered as oos,
+   * never wrongly dropped). Replaces netconsd's per-slot timestamps (4 KiB/host) with 192 bytes.
+   */
+  #ckpt: Float64Array | null = null
+  #ckptLen = 0
+  #ckptNext = 0
+
+  /** Held body bytes / messages of this host. */
+  heldBytes = 0
+  heldMessages = 0
+  // Per-host totals.
+  lost = 0
+  duplicates = 0
+  oos = 0
+  resets = 0
+  delivered = 0
+  incomplete = 0
+  /** Cached release string (hosts repeat the same release on every datagram). */
+  #releaseStr: string | null = null
+  #releaseBytes: Uint8Array | null = null
+
+  constructor (readonly cfg: Readonly<NcrxConfig>, readonly counters: NcrxCounters) {}
+
+  /** A whole in-order message, straight from its datagram (nothing was copied). */
+  protected abstract deliverDirect (h: ParsedHeader, payload: Uint8Array, len: number, nowReal: number, srcPort: number, release: string | null, seqReset: boolean, lostBefore: number): void
+  /** A held message. */
+  protected abstract deliverHeld (m: HeldMsg, oos: boolean, incomplete: boolean, lostBefore: number): void
+  /** Something was discarded or released early. */
+  protected abstract dropped (reason: string, count: number): void
+
+  /** Monotonic ms at which runTimers must be called, or Infinity when nothing is held. */
+  deadline (): number {
+    let d = Infinity
+    if (this.tailSeq < this.headSeq) d = this.#slots!.get(this.tailSeq)!.ts + this.cfg.gapTimeoutMs
+    const o = this.#oos[0]
+    if (o !== undefined) {
+      const od = o.rxMono + this.cfg.oosTimeoutMs
+      if (od < d) d = od
+    }
+    return d
+  }
+
+  /** One extended datagram, already parsed into `h`. `payload` is not retained. */
+  receive (h: ParsedHeader, payload: Uint8Array, len: number, nowMono: number, nowReal: number, srcPort: number): void {
+    this.#oosHist = (this.#oosHist << 1) >>> 0
+    const seq = h.seq
+    if (this.headSeq < 0) this.#startStream(seq)
+    // Fast path: the next seq, whole, nothing held. No copy, no window bookkeeping.
+    if (seq === this.headSeq && this.tailSeq === seq && h.fragTotal < 0) {
+      this.headSeq = this.tailSeq = seq + 1
+      this.#retired(seq, true, nowMono)
+      const reset = this.#resetPending
+      this.#resetPending = false
+      const lost = this.#pendingLost
+      this.#pendingLost = 0
+      this.delivered++
+      this.deliverDirect(h, payload, len, nowReal, srcPort, h.releaseEnd > 0 ? this.#release(payload, h) : null, reset, lost)
+      if (this.#oos.length > 0) this.#releaseOos(nowMono, false)
+      return
+    }
+    this.#placeDatagram(h, payload, len, nowMono, nowReal, srcPort)
+    this.#retire(nowMono, nowMono)
+    if (this.#oos.length > 0) this.#releaseOos(nowMono, false)
+    if (this.heldBytes > this.cfg.maxHeldBytesPerHost) this.#enforceCap(nowMono)
+  }
+
+  /** Releases everything due at nowMono (gap timeouts, incomplete fragments, OOS holds). */
+  runTimers (nowMono: number): void {
+    this.#retire(nowMono, nowMono)
+    if (this.#oos.length > 0) this.#releaseOos(nowMono, false)
+  }
+
+  /** Delivers everything held: gaps skipped (counted), partial messages flagged incomplete. */
+  flush (nowMono: number): void {
+    while (this.tailSeq < this.headSeq) this.#retireTail(nowMono)
+    this.#slots = null
+    if (this.#oos.length > 0) this.#releaseOos(Infinity, true)
+  }
+
+  // ── stream and window ────────────────────────────────────────────────────────────────────
+
+  #startStream (seq: number): void {
+    this.headSeq = this.tailSeq = this.streamStart = seq
+    this.#resetPending = true
+    this.#pendingLost = 0
+    this.#ckptLen = 0
+    this.#ckptNext = 0
+    if (this.#skipBits !== null) this.#skipBits.fill(0)
+  }
+
+  #release (payload: Uint8Array, h: ParsedHeader): string {
+    const n = h.releaseEnd - h.releaseStart
+    const cached = this.#releaseBytes
+    if (cached !== null && cached.length === n) {
+      let same = true
+      for (let i = 0; i < n; i++) if (cached[i] !== payload[h.releaseStart + i]) { same = false; break }
+      if (same) return this.#releaseStr!
+    }
+    const b = Buffer.copyBytesFrom(payload, h.releaseStart, n)
+    this.#releaseBytes = b
+    this.#releaseStr = b.toString('latin1')
+    return this.#releaseStr
+  }
+
+  /** Book-keeping for a seq leaving the window in order (delivered or skipped). */
+  #retired (seq: number, delivered: boolean, now: number): void {
+    const n = this.cfg.slots
+    const idx = seq % n
+    if (delivered) {
+      if (this.#skipBits !== null) this.#skipBits[idx >> 3]! &= ~(1 << (idx & 7))
+      // checkpoint
+      let ck = this.#ckpt
+      const g = this.cfg.oosWindowMs / 10
+      if (this.#ckptLen > 0) {
+        const last = (this.#ckptNext + CKPT_CAP - 1) % CKPT_CAP
+        if (now - ck![2 * last + 1]! < g) return
+      }
+      if (ck === null) ck = this.#ckpt = new Float64Array(2 * CKPT_CAP)
+      ck[2 * this.#ckptNext] = seq
+      ck[2 * this.#ckptNext + 1] = now
+      this.#ckptNext = (this.#ckptNext + 1) % CKPT_CAP
+      if (this.#ckptLen < CKPT_CAP) this.#ckptLen++
+    } else {
+      const bits = this.#skipBits ?? (this.#skipBits = new Uint8Array((n + 7) >> 3))
+      bits[idx >> 3]! |= 1 << (idx & 7)
+    }
+  }
+
+  /** Was `seq` (below the window) delivered in the ordered stream within oosWindowMs? */
+  #recentlyDelivered (seq: number, now: number): boolean {
+    if (seq < this.streamStart) return false
+    const bits = this.#skipBits
+    const idx = seq % this.cfg.slots
+    if (bits !== null && (bits[idx >> 3]! & (1 << (idx & 7))) !== 0) return false
+    const ck = this.#ckpt
+    if (ck === null) return false
+    for (let k = 1; k <= this.#ckptLen; k++) {
+      const j = (this.#ckptNext + CKPT_CAP - k) % CKPT_CAP
+      if (ck[2 * j]! <= seq) return now - ck[2 * j + 1]! <= this.cfg.oosWindowMs
+    }
+    return false
+  }
+
+  #slotMap (): Map<number, Slot> {
+    return this.#slots ?? (this.#slots = new Map())
+  }
+
+  /** Places a datagram that did not take the fast path. */
+  #placeDatagram (h: ParsedHeader, payload: Uint8Array, len: number, now: number, nowReal: number, srcPort: number): void {
+    const seq = h.seq
+    const n = this.cfg.slots
+    const delta = seq - this.headSeq
+    if (delta > n || delta < -n) { this.#toOos(h, payload, len, now, nowReal, srcPort); return }
+    if (seq < this.tailSeq) {
+      // Older than anything held. netconsd: emergency messages are never OOS for being old.
+      if (h.emg || this.#recentlyDelivered(seq, now)) { this.#duplicate(); return }
+      this.#toOos(h, payload, len, now, nowReal, srcPort)
+      return
+    }
+    if (seq < this.headSeq) {
+      const slot = this.#slots!.get(seq)!
+      slot.ts = now
+      if (slot.msg === null) {
+        slot.msg = this.#newHeld(h, payload, len, nowReal, srcPort)
+        this.#hold(slot.msg)
+      } else {
+        this.#merge(slot.msg, h, payload, len, nowReal, srcPort)
+      }
+      return
+    }
+    const m = this.#newHeld(h, payload, len, nowReal, srcPort)
+    this.#hold(m)
+    this.#append(m, now)
+  }
+
+  /** Extends the window to m.seq (≥ headSeq): gaps before it, then m. Forces out what falls behind retxStride. */
+  #append (m: HeldMsg, now: number): void {
+    const limit = this.cfg.slots - this.cfg.retxStride
+    const slots = this.#slotMap()
+    const target = m.seq
+    // netconsd retires the oldest slot whenever more than slots − retxStride are queued, even if
+    // it is a gap. Same result here, but gaps that would be forced out at once are skipped in
+    // bulk instead of being created first.
+    let excess = (this.headSeq - this.tailSeq) + (target - this.headSeq) + 1 - limit
+    while (excess > 0 && this.tailSeq < this.headSeq) {
+      this.#retireTail(now)
+      excess--
+    }
+    if (excess > 0) {
+      const skip = Math.min(excess, target - this.headSeq)
+      for (let s = this.headSeq; s < this.headSeq + skip; s++) this.#retired(s, false, now)
+      this.#skipped(skip)
+      this.headSeq += skip
+      this.tailSeq = this.headSeq
+    }
+    for (let s = this.headSeq; s < target; s++) slots.set(s, { msg: null, ts: now })
+    slots.set(target, { msg: m, ts: now })
+    this.headSeq = target + 1
+  }
+
+  #skipped (count: number): void {
+    this.#pendingLost += count
+    this.lost += count
+    this.counters.lost += count
+  }
+
+  /** Retires from the tail while the tail is complete, or a gap/partial whose timeout passed by `dueAt`. */
+  #retire (now: number, dueAt: number): void {
+    const gap = this.cfg.gapTimeoutMs
+    while (this.tailSeq < this.headSeq) {
+      const s = this.#slots!.get(this.tailSeq)!
+      const m = s.msg
+      if ((m === null || m.missing > 0) && s.ts + gap > dueAt) break
+      this.#retireTail(now)
+    }
+    if (this.tailSeq === this.headSeq) this.#slots = null
+  }
+
+  /** Retires the tail slot whatever its state; carries its activity time to the next slot. */
+  #retireTail (now: number): void {
+    const slots = this.#slots!
+    const seq = this.tailSeq
+    const s = slots.get(seq)!
+    slots.delete(seq)
+    this.tailSeq = seq + 1
+    const next = slots.get(seq + 1)
+    if (next !== undefined && next.ts < s.ts) next.ts = s.ts
+    const m = s.msg
+    if (m === null) {
+      this.#retired(seq, false, now)
+      this.#skipped(1)
+      return
+    }
+    this.#unhold(m)
+    this.#retired(seq, true, now)
+    const lost = this.#pendingLost
+    this.#pendingLost = 0
+    if (this.#resetPending) { m.seqReset = true; this.#resetPending = false }
+    this.#emitHeld(m, false, lost)
+  }
+
+  #emitHeld (m: HeldMsg, oos: boolean, lostBefore: number): void {
+    const incomplete = m.missing > 0
+    this.delivered++
+    if (incomplete) { this.incomplete++; this.counters.incomplete++ }
+    if (oos) { this.oos++; this.counters.oos++ }
+    this.deliverHeld(m, oos, incomplete, lostBefore)
+  }
+
+  // ── held messages ────────────────────────────────────────────────────────────────────────
+
+  #newHeld (h: ParsedHeader, payload: Uint8Array, len: number, nowReal: number, srcPort: number): HeldMsg {
+    let m: HeldMsg
+    const bodyLen = len - h.bodyStart
+    if (h.fragTotal < 0) {
+      m = new HeldMsg(h.seq, Buffer.copyBytesFrom(payload, h.bodyStart, bodyLen))
+    } else {
+      m = new HeldMsg(h.seq, Buffer.alloc(h.fragTotal))
+      m.bits = new Uint8Array((h.fragTotal + 7) >> 3)
+      m.missing = h.fragTotal
+      this.#fill(m, h.fragOff, payload, h.bodyStart, len)
+    }
+    m.facility = h.facility
+    m.level = h.level
+    m.tsUsec = h.tsUsec
+    m.contStart = h.contStart
+    m.cont = h.cont
+    m.emg = h.emg
+    m.release = h.releaseEnd > 0 ? this.#release(payload, h) : null
+    m.srcPort = srcPort
+    m.rxReal = nowReal
+    return m
+  }
+
+  /** Copies fragment bytes into m where they are still missing. Returns how many were new. */
+  #fill (m: HeldMsg, off: number, src: Uint8Array, start: number, end: number): number {
+    const bits = m.bits!
+    const body = m.body
+    let added = 0
+    for (let i = start, o = off; i < end; i++, o++) {
+      const b = 1 << (o & 7)
+      const w = o >> 3
+      if ((bits[w]! & b) === 0) {
+        bits[w]! |= b
+        body[o] = src[i]!
+        added++
+      }
+    }
+    m.missing -= added
+    return added
+  }
+
+  /** A datagram for a seq that already has a (maybe partial) message. */
+  #merge (m: HeldMsg, h: ParsedHeader, payload: Uint8Array, len: number, nowReal: number, srcPort: number): void {
+    if (m.missing === 0) { this.#duplicate(); return }
+    if (h.fragTotal !== m.body.length) { this.counters.drops[DropReason.seqConflict]!++; this.dropped(DropReason.seqConflict, 1); return }
+    const added = this.#fill(m, h.fragOff, payload, h.bodyStart, len)
+    if (added === 0) { this.#duplicate(); return }
+    m.srcPort = srcPort
+    m.rxReal = nowReal
+  }
+
+  #duplicate (): void {
+    this.duplicates++
+    this.counters.duplicates++
+    this.dropped('duplicate', 1)
+  }
+
+  #hold (m: HeldMsg): void {
+    const b = m.body.length
+    this.heldBytes += b
+    this.heldMessages++
+    this.counters.heldBytes += b
+    this.counters.heldMessages++
+  }
+
+  #unhold (m: HeldMsg): void {
+    const b = m.body.length
+    this.heldBytes -= b
+    this.heldMessages--
+    this.counters.heldBytes -= b
+    this.counters.heldMessages--
+  }
+
+  /**
+   * Releases the oldest held data early until the host is under its byte cap: the tail of the
+   * window (a gap is skipped, a partial message goes out incomplete; counted per slot), then the
+   * oldest OOS message.
+   */
+  #enforceCap (now: number): void {
+    const cap = this.cfg.maxHeldBytesPerHost
+    while (this.heldBytes > cap) {
+      if (this.tailSeq < this.headSeq) {
+        this.#retireTail(now)
+        this.counters.drops[DropReason.heldBytesCap]!++
+        this.dropped(DropReason.heldBytesCap, 1)
+        // Complete messages that were waiting behind it go out now too.
+        this.#retire(now, -Infinity)
+      } else if (this.#oos.length > 0) {
+        const m = this.#oos.shift()!
+        this.#unhold(m)
+        this.counters.drops[DropReason.heldBytesCap]!++
+        this.dropped(DropReason.heldBytesCap, 1)
+        this.#emitHeld(m, true, 0)
+      } else {
+        break
+      }
+    }
+    if (this.tailSeq === this.headSeq) this.#slots = null
+  }
+
+  // ── out of sequence and resets ───────────────────────────────────────────────────────────
+
+  #toOos (h: ParsedHeader, payload: Uint8Array, len: number, now: number, nowReal: number, srcPort: number): void {
+    this.#oosHist |= 1
+    const list = this.#oos
+    let found: HeldMsg | undefined
+    for (let i = 0; i < list.length; i++) if (list[i]!.seq === h.seq) { found = list[i]; break }
+    if (found !== undefined) {
+      this.#merge(found, h, payload, len, nowReal, srcPort)
+    } else {
+      const m = this.#newHeld(h, payload, len, nowReal, srcPort)
+      m.rxMono = now
+      this.#hold(m)
+      list.push(m)
+    }
+    if (popcount32(this.#oosHist) >= this.cfg.oosThreshold) {
+      this.#reset(now)
+    } else if (list.length > OOS_MAX) {
+      const m = list.shift()!
+      this.#unhold(m)
+      this.counters.drops[DropReason.oosOverflow]!++
+      this.dropped(DropReason.oosOverflow, 1)
+      this.#emitHeld(m, true, 0)
+    }
+  }
+
+  /** Delivers OOS messages held since `now - oosTimeoutMs` (all of them when `all`). */
+  #releaseOos (now: number, all: boolean): void {
+    const list = this.#oos
+    const t = this.cfg.oosTimeoutMs
+    while (list.length > 0 && (all || list[0]!.rxMono + t <= now)) {
+      const m = list.shift()!
+      this.#unhold(m)
+      this.#emitHeld(m, true, 0)
+    }
+  }
+
+  /**
+   * Too many recent packets were out of sequence: the sender restarted its numbering (reboot).
+   * Deliver everything of the old stream, start a new one at the lowest OOS seq, then place the
+   * other OOS messages in arrival order (those that still do not fit go out as oos).
+   */
+  #reset (now: number): void {
+    while (this.tailSeq < this.headSeq) this.#retireTail(now)
+    this.#slots = null
+    this.resets++
+    this.counters.resets++
+    this.#oosHist = 0
+    const list = this.#oos
+    this.#oos = []
+    let lowest = 0
+    for (let i = 1; i < list.length; i++) if (list[i]!.seq < list[lowest]!.seq) lowest = i
+    const first = list[lowest]!
+    this.#startStream(first.seq)
+    this.#append(first, now)
+    for (let i = 0; i < list.length; i++) {
+      if (i === lowest) continue
+      const m = list[i]!
+      const delta = m.seq - this.headSeq
+      if (delta > this.cfg.slots || m.seq < this.tailSeq) {
+        this.#unhold(m)
+        this.#emitHeld(m, true, 0)
+      } else if (m.seq < this.headSeq) {
+        // Cannot be a second copy (the OOS list holds one entry per seq), but a forced skip may
+        // have passed it: treat like any late arrival.
+        const slot = this.#slots!.get(m.seq)!
+        if (slot.msg === null) { slot.msg = m; slot.ts = now } else { this.#unhold(m); this.#emitHeld(m, true, 0) }
+      } else {
+        this.#append(m, now)
+      }
+    }
+    this.#retire(now, now)
+  }
+}
