@@ -29,6 +29,46 @@ export interface IncidentInfo {
   signature: string
   function: string | null
   frames: string[]
+  /** Fields below are always set by `src/incidents` (optional here so tests can build small records). */
+  /** Unique per incident (host, boot time, first line): the pager pages an id at most once. */
+  id?: string
+  /** Short human title, syzbot style: `WARNING in knc_write`, `Kernel panic: Fatal exception`. */
+  summary?: string
+  /** First 16 hex digits of SHA-256(signature). */
+  signatureId?: string
+  /** Wall-clock arrival of the first / last line, ms since the epoch. */
+  firstAt?: number
+  lastAt?: number
+  /** Kernel time of the first / last line, µs since the sender booted. */
+  firstTsUsec?: number | null
+  lastTsUsec?: number | null
+  firstSeq?: number | null
+  lastSeq?: number | null
+  cpu?: number | null
+  pid?: number | null
+  comm?: string | null
+  /** Taint letters as printed, padding removed (`GDWOE`); `''` when "Not tainted". */
+  taint?: string | null
+  release?: string | null
+  hardware?: string | null
+  modules?: string[]
+  /** WARN() message (the lines between `cut here` and `WARNING:`), or the panic message. */
+  message?: string | null
+  /** The report's lines, `\n`-joined (capped, see `droppedLines`). */
+  text?: string
+  /** Lines the report had, kept or not. */
+  lines?: number
+  droppedLines?: number
+  /** Emitted before the report's end marker (shutdown, eviction, duration cap, idle before the marker). */
+  partial?: boolean
+  /** `end_marker` | `idle` | `superseded` | `max_duration` | `evicted` | `shutdown`. */
+  endReason?: string
+  /** Sequence numbers missing between the report's first and last line. */
+  lost?: number
+  /** `sysrq` when the line just before the report was a sysrq action (someone asked for it). */
+  trigger?: string | null
+  /** Per-type facts: OOM victim, lockup duration, die counter, KASAN access... */
+  details?: Record<string, string | number>
   [key: string]: unknown
 }
 
