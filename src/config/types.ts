@@ -1,7 +1,7 @@
 /**
- * The daemon's configuration after loading, defaulting and validation.
- * Initial hand-written shape shared by all stages; `schemas/config.schema.json` is the source of
- * truth and `test/config` checks that the two agree.
+ * The daemon's configuration after loading, defaulting and validation (deep-frozen).
+ * `schemas/config.schema.json` is the source of truth (it also holds the defaults); these types
+ * are written once beside it and `test/config/types.test.ts` fails when the two drift apart.
  */
 
 export interface ListenConfig {
@@ -54,7 +54,21 @@ export interface HostEntry {
 export interface HostsConfig {
   /** Address or CIDR → name and labels. */
   inventory: Record<string, HostEntry>
-  reverseDns: { enabled: boolean, timeoutMs: number, cacheSize: number, cacheTtlMs: number }
+  reverseDns: ReverseDnsConfig
+}
+
+export interface ReverseDnsConfig {
+  enabled: boolean
+  /** Per-lookup timeout, ms. */
+  timeoutMs: number
+  /** Cached names (LRU), entries. */
+  cacheSize: number
+  /** How long a name (or a failed lookup) is cached, ms. */
+  cacheTtlMs: number
+  /** Concurrent lookups. */
+  maxInFlight: number
+  /** DNS servers; absent = the system's. */
+  servers?: string[]
 }
 
 export interface SinkConfig {
@@ -62,12 +76,67 @@ export interface SinkConfig {
   [option: string]: unknown
 }
 
+/** A string or a list of strings (any of). */
+export type StrList = string | string[]
+
+/** String matcher object: operators AND-ed, each a string or a list (any of). */
+export interface StringOps {
+  equals?: StrList
+  contains?: StrList
+  startsWith?: StrList
+  endsWith?: StrList
+  glob?: StrList
+  regex?: StrList
+  flags?: string
+  ignoreCase?: boolean
+}
+
+/** A glob (exact without wildcards), a matcher object, or a list of those (any of). */
+export type PatternSpec = string | StringOps | Array<string | StringOps>
+/** Like `PatternSpec`, but a bare string means "contains". */
+export type TextSpec = PatternSpec
+/** `true` present, `false` absent, or a pattern. */
+export type PresenceSpec = boolean | PatternSpec
+export type LevelSpec = string | number | Array<string | number>
+export type CountSpec = string | number
+export type HostSpec = string | string[] | { name?: PatternSpec, address?: StrList, labels?: Record<string, PatternSpec> }
+export type TypedSpec = boolean | string | string[] | Record<string, PatternSpec>
+
+/** `match` of a rule (`schemas/rule.schema.json#/definitions/match`): all fields optional, AND-ed. */
+export interface RuleMatch {
+  host?: HostSpec
+  facility?: LevelSpec
+  level?: LevelSpec
+  text?: TextSpec
+  dict?: Record<string, PresenceSpec>
+  release?: PatternSpec
+  attributes?: Record<string, PresenceSpec>
+  format?: 'extended' | 'legacy'
+  kind?: 'log' | 'incident' | 'event' | Array<'log' | 'incident' | 'event'>
+  oos?: boolean
+  seqReset?: boolean
+  incomplete?: boolean
+  cont?: boolean
+  contStart?: boolean
+  lostBefore?: CountSpec
+  incident?: TypedSpec
+  event?: TypedSpec
+  not?: RuleMatch
+  any?: RuleMatch[]
+  all?: RuleMatch[]
+}
+
 export interface RuleConfig {
   id: string
-  match?: Record<string, unknown>
+  description?: string
+  match?: RuleMatch
+  /** Sink ids (fan-out). */
   to?: string[]
+  /** Attributes set on matching records. */
   set?: Record<string, string>
+  /** Discard matching records (stops evaluation). */
   drop?: boolean
+  /** Stop evaluation after this rule matched (default false). */
   final?: boolean
 }
 
@@ -82,11 +151,22 @@ export interface Config {
   ncrx: NcrxConfig
   hosts: HostsConfig
   sinks: Record<string, SinkConfig>
+  /** Rule-pack files/globs as written (resolved against `dir`); their rules are already merged into `rules`. */
+  include: string[]
+  /** Included packs' rules first (include order, then file name), then the config's own. */
   rules: RuleConfig[]
   /** Where records that match no rule go (`_unmatched`). */
   unmatched: { to: string[] }
   /** Output modules loaded by path (positional CLI arguments are appended here). */
   modules: string[]
+  /** Ids of the sinks made from `modules` (`module:<file name>`); they receive every record not dropped. Computed. */
+  moduleSinks: string[]
+  /** Route test case files (absolute) that `check-config` runs. */
+  tests: string[]
   log: { level: string }
   [section: string]: unknown
 }
+
+export type DeepPartial<T> = T extends ReadonlyArray<unknown>
+  ? T
+  : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T
