@@ -7,4 +7,6 @@ import type { SinkFactory } from './types.js'
 export const sinkTypes: Record<string, () => Promise<SinkFactory<any>>> = {
   stdout: async () => (await import('./stdout/index.js')).createStdoutSink,
   module: async () => (await import('./module/index.js')).createModuleSink,
+  otlp: async () => (await import('./otlp/index.js')).createOtlpSink,
+  webhook: async () => (await import('./webhook/index.js')).createWebhookSink,
 }

@@ -5,11 +5,13 @@
  */
 import http from 'node:http'
 import https from 'node:https'
+import net from 'node:net'
+import tls from 'node:tls'
 import { readFileSync } from 'node:fs'
 import { resolve as resolvePath } from 'node:path'
 import { gzip as gzipCb } from 'node:zlib'
 import { promisify } from 'node:util'
-import type { SendResult } from '../types.js'
+import type { HealthResult, SendResult } from '../types.js'
 import { NetconsdError } from '../../errors.js'
 import { classifyHttpStatus, classifyNetworkError } from './classify.js'
 
@@ -69,6 +71,7 @@ export class HttpClient {
   readonly #opts: HttpClientOptions
   readonly #agent: http.Agent
   readonly #request: typeof http.request
+  #tlsOpts: https.AgentOptions = {}
 
   /** Throws NETCONSD_ERR_SINK_OPTIONS for a bad URL or unreadable TLS files (at start-up, not per send). */
   constructor (opts: HttpClientOptions) {
@@ -90,6 +93,7 @@ export class HttpClient {
       if (key !== undefined) tlsOpts.key = key
       if (opts.tls?.insecureSkipVerify === true) tlsOpts.rejectUnauthorized = false
       if (opts.tls?.serverName !== undefined) tlsOpts.servername = opts.tls.serverName
+      this.#tlsOpts = tlsOpts
       this.#agent = new https.Agent(tlsOpts)
       this.#request = https.request
     } else if (this.url.protocol === 'http:') {
@@ -145,6 +149,33 @@ export class HttpClient {
     }
     const result = classifyHttpStatus(res.status, res.headers, res.status >= 300 ? res.body.toString('utf8') : '')
     return { ...result, response: res }
+  }
+
+  /**
+   * Connects (TCP, plus the TLS handshake with the configured trust for https:) without sending
+   * a request: a health check for peers where any request has side effects (a webhook pages).
+   */
+  async probe (timeoutMs = 5000): Promise<HealthResult> {
+    const host = this.url.hostname.replace(/^\[|\]$/g, '')
+    const port = Number(this.url.port !== '' ? this.url.port : (this.url.protocol === 'https:' ? 443 : 80))
+    return await new Promise<HealthResult>((resolve) => {
+      let sock: net.Socket
+      const done = (r: HealthResult): void => { clearTimeout(timer); sock.destroy(); resolve(r) }
+      const timer = setTimeout(() => done({ ok: false, message: `${this.url.origin}: no connection within ${timeoutMs} ms` }), timeoutMs)
+      if (this.url.protocol === 'https:') {
+        const o = this.#tlsOpts
+        const opts: tls.ConnectionOptions = { host, port, rejectUnauthorized: o.rejectUnauthorized !== false }
+        if (o.ca !== undefined) opts.ca = o.ca
+        if (o.cert !== undefined) opts.cert = o.cert
+        if (o.key !== undefined) opts.key = o.key
+        const sni = o.servername ?? (net.isIP(host) === 0 ? host : undefined)
+        if (sni !== undefined) opts.servername = sni
+        sock = tls.connect(opts, () => done({ ok: true }))
+      } else {
+        sock = net.connect({ host, port }, () => done({ ok: true }))
+      }
+      sock.on('error', (err) => done({ ok: false, message: `${this.url.origin}: ${err.message}` }))
+    })
   }
 
   close (): void {
