@@ -37,6 +37,8 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv
   /** CLI flags; merged over the file before validation. `modules` are appended (relative to the cwd). */
   overrides?: DeepPartial<Config>
+  /** An in-memory config instead of a file (route tests of rule packs); `name` appears in errors. */
+  source?: { value: Record<string, unknown>, dir: string, name: string }
 }
 
 /** Sink types a config may use: the sink registry's, plus the built-in `stdout` and `module`. */
@@ -127,7 +129,11 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
   let dir: string
   let raw: unknown
   let loc: Locations | null = null
-  if (opts.file === undefined) {
+  if (opts.source !== undefined) {
+    file = opts.source.name
+    dir = opts.source.dir
+    raw = structuredClone(opts.source.value)
+  } else if (opts.file === undefined) {
     file = BUILT_IN
     dir = process.cwd()
     raw = builtInConfigSource()
