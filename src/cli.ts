@@ -142,16 +142,11 @@ async function runDaemon (args: RunArgs): Promise<number> {
   const { Daemon } = await import('./daemon.js')
   const bootLog = createLogger({ level: args.logLevel ?? 'info', format: args.logFormat ?? 'auto' })
   const load = async (): Promise<Config> => {
-    const opts: Parameters<typeof loadConfig>[0] = { env: process.env, overrides: args.overrides as never }
+    const opts: Parameters<typeof loadConfig>[0] = { env: process.env, overrides: { ...args.overrides, modules: args.modules } as never }
     if (args.configFile !== undefined) opts.file = args.configFile
-    let config = await loadConfig(opts)
-    if (args.modules.length > 0) {
-      // netconsd semantics: modules on the command line without a config file are the only output.
-      config = args.configFile === undefined
-        ? { ...config, sinks: {}, rules: [], modules: [...config.modules, ...args.modules] }
-        : { ...config, modules: [...config.modules, ...args.modules] }
-    }
-    return config
+    // netconsd semantics: modules on the command line without a config file are the only output.
+    else if (args.modules.length > 0) opts.source = { value: { version: 1, sinks: {}, rules: [] }, dir: process.cwd(), name: '<command line>' }
+    return await loadConfig(opts)
   }
   let config: Config
   try {

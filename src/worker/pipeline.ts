@@ -6,7 +6,7 @@
  *                     │ NetconsRecord, in per-host order
  *                     ├──────────────► IncidentDetector ─► incident / event records ─┐
  *                     ▼                                                             ▼
- *                   Router (compiled rules) ─► sink ids ─► Sink.write()   (+ output modules given on the CLI)
+ *                   Router (compiled rules) ─► sink ids ─► Sink.write()   (output modules are sinks too)
  *
  * One timer per worker is armed at the earliest deadline of the host table and the detector, so
  * a held message is released on time whether or not more packets arrive (netconsd's lost wake-up
@@ -24,10 +24,9 @@ import { sinkTypes } from '../sinks/registry.js'
 import { NetconsdError } from '../errors.js'
 import { RateLimitedLog } from '../log.js'
 import { HostTable } from '../ncrx/hosts.js'
-import { compileRouter, type Router } from '../router/index.js'
+import { compileRouter, type Router } from '../router/router.js'
 import { createHostResolver } from '../config/hosts.js'
 import { IncidentDetector } from '../incidents/detector.js'
-import { createModuleSink } from '../sinks/module/index.js'
 
 export interface PipelineOptions {
   config: Config
@@ -67,8 +66,6 @@ export class Pipeline {
   #router!: Router
   #resolver!: ReturnType<typeof createHostResolver>
   #sinks = new Map<string, SinkEntry>()
-  /** Output modules given on the command line: they get every log record, like netconsd's. */
-  #moduleSinks: Sink[] = []
   #hosts!: HostTable
   #detector!: IncidentDetector
   #timer: NodeJS.Timeout | undefined
@@ -95,9 +92,6 @@ export class Pipeline {
     this.#resolver = createHostResolver(config.hosts, this.#log)
     this.#router = compileRouter(config)
     this.#sinks = await this.#buildSinks(config, new Map())
-    for (const [i, path] of config.modules.entries()) {
-      this.#moduleSinks.push(await createModuleSink({ path }, this.#ctx(`_module${i}`, config)))
-    }
     this.#hosts = new HostTable({
       config: config.ncrx,
       thread: this.thread,
@@ -190,7 +184,6 @@ export class Pipeline {
 
   #dispatch (rec: NetconsRecord): void {
     this.#routed++
-    for (const m of this.#moduleSinks) m.write(rec)
     const ids = this.#router.route(rec)
     for (let i = 0; i < ids.length; i++) {
       const entry = this.#sinks.get(ids[i]!)
@@ -259,7 +252,6 @@ export class Pipeline {
       if (this.#timer !== undefined) clearTimeout(this.#timer)
       this.#timer = undefined
       await Promise.allSettled([...this.#sinks.values()].map((e) => e.sink.close(deadlineMs)))
-      await Promise.allSettled(this.#moduleSinks.map((s) => s.close(deadlineMs)))
       this.#resolver.close()
     }
     return this.snapshot()
@@ -268,7 +260,6 @@ export class Pipeline {
   snapshot (): PipelineSnapshot {
     const sinks: Record<string, SinkStats> = {}
     for (const [id, e] of this.#sinks) if (e.sink.stats !== undefined) sinks[id] = e.sink.stats()
-    for (const [i, s] of this.#moduleSinks.entries()) if (s.stats !== undefined) sinks[`_module${i}`] = s.stats()
     return {
       thread: this.thread,
       ncrx: structuredClone(this.#hosts.counters),

@@ -9,6 +9,10 @@ import { Daemon, type DaemonOptions } from '../../src/daemon.js'
 import { loadConfig } from '../../src/config/load.js'
 import type { Config } from '../../src/config/types.js'
 import { fixturesDir } from './paths.js'
+import { loadNative } from '../../src/ingest/native.js'
+
+/** Receive paths to run the daemon suites on: both where the native addon is built. */
+export const receivePaths: Array<'native' | 'js'> = loadNative() !== null ? ['native', 'js'] : ['js']
 
 export const collectModule = join(fixturesDir, 'modules', 'collect-to-file.mjs')
 
@@ -41,13 +45,16 @@ export interface TestDaemon {
  * Starts a daemon on an ephemeral port with the collect module as its only output. The module
  * writes to a file named by COLLECT_OUT, which worker threads inherit from this process's env.
  */
-export async function startTestDaemon (o: { overrides?: Record<string, unknown>, config?: Config, extra?: Partial<DaemonOptions>, modules?: string[] } = {}): Promise<TestDaemon> {
+export async function startTestDaemon (o: { overrides?: Record<string, unknown>, config?: Config, extra?: Partial<DaemonOptions>, modules?: string[], receivePath?: 'native' | 'js' } = {}): Promise<TestDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'netconsd-test-'))
   const out = join(dir, 'collected.jsonl')
   process.env.COLLECT_OUT = out
-  const base = o.config ?? await loadConfig({ env: process.env, overrides: { listen: { address: '::', port: 0 }, workers: { count: 2 }, ...o.overrides } as never })
-  const config: Config = { ...base, sinks: {}, rules: [], modules: o.modules ?? [collectModule] }
-  const daemon = new Daemon({ config, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), statsIntervalMs: 200, ...o.extra })
+  const config = o.config ?? await loadConfig({
+    env: process.env,
+    source: { value: { version: 1, sinks: {}, rules: [] }, dir: process.cwd(), name: '<test>' },
+    overrides: { listen: { address: '::', port: 0 }, workers: { count: 2 }, ...o.overrides, modules: o.modules ?? [collectModule] } as never
+  })
+  const daemon = new Daemon({ config, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), statsIntervalMs: 200, receivePath: o.receivePath ?? 'js', ...o.extra })
   await daemon.start()
   let stopped = false
   const read = (): string[] => existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter((l) => l !== '') : []
