@@ -17,7 +17,7 @@
  * everything cut is counted in `stats()`.
  */
 import type { Logger } from 'pino'
-import type { HostEvent, HostInfo, IncidentInfo, NetconsRecord } from '../types.js'
+import type { HostEvent, IncidentInfo, NetconsRecord } from '../types.js'
 import { type IncidentsConfig, type IncidentType, defaultIncidentsConfig } from './config.js'
 import { LEGACY_CHUNK_BYTES, splitLines, stripLegacyPrefix } from './lines.js'
 import { type EndRule, classifyLine, endsReport, hasEndMarker, isCallTraceHeader, isSysrqLine } from './patterns.js'
@@ -89,6 +89,9 @@ interface HostState {
   /** A panic was emitted at this time and nothing has arrived since. */
   panicMono: number | null
   panicSignature: string | null
+  /** Kernel release and hardware from the host's earlier reports: a panic after an oops prints neither. */
+  release: string | null
+  hardware: string | null
   lossAccum: number
   lossGaps: number
   lossLastEventMono: number
@@ -242,6 +245,7 @@ export class IncidentDetector {
       h.lastSeq = rec.seq
       if (rec.tsUsec !== null) h.lastTsUsec = rec.tsUsec
     }
+    if (rec.release !== null) h.release = rec.release
     const lane = laneOf(rec)
     const text = rec.text
     // `+` (4.2-4.8) always continues the previous line; `c` marks a piece the kernel could not
@@ -441,6 +445,10 @@ export class IncidentDetector {
       : null
     const a = analyzeReport(type, r.lines, r.titleIdx, { signatureFrames: this.#cfg.signatureFrames, cause, preLines: r.preLines })
     h.lastIncident = { type, function: a.function, frames: a.frames, mono: now, panic: type === 'panic' }
+    const release = a.release ?? r.release ?? h.release
+    const hardware = a.hardware ?? h.hardware
+    h.release = release
+    h.hardware = hardware
 
     if (!this.#types.has(type)) {
       this.#stats.disabledType++
@@ -466,8 +474,8 @@ export class IncidentDetector {
       pid: a.pid,
       comm: a.comm,
       taint: a.taint,
-      release: a.release ?? r.release,
-      hardware: a.hardware,
+      release,
+      hardware,
       modules: a.modules,
       message: a.message,
       text: r.lines.join('\n'),
@@ -558,6 +566,8 @@ export class IncidentDetector {
       downMs: h.lastAt > 0 ? Math.max(0, rec.receivedAt - h.lastAt) : null
     })
     h.lastIncident = null
+    h.release = null
+    h.hardware = null
     h.lossAccum = 0
     h.lossGaps = 0
   }
@@ -591,6 +601,8 @@ export class IncidentDetector {
       lastIncident: null,
       panicMono: null,
       panicSignature: null,
+      release: null,
+      hardware: null,
       lossAccum: 0,
       lossGaps: 0,
       lossLastEventMono: -Infinity
@@ -671,6 +683,3 @@ function laneOf (rec: NetconsRecord): string {
   for (let i = 0; i < d.length; i++) if (d[i]![0] === 'cpu') return `C${d[i]![1]}`
   return ''
 }
-
-/** For docs and tests: what a host's state is keyed by. */
-export type { HostInfo }

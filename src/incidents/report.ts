@@ -78,8 +78,20 @@ const BOILERPLATE = new Set([
   'ubsan_epilogue', 'kasan_report', 'print_report', '__kasan_report', 'kasan_check_range',
   'kfence_report_error', 'kfence_handle_page_fault', 'kcsan_report', 'print_circular_bug',
   'check_noncircular', 'check_prev_add', 'validate_chain', '__lock_acquire', 'lock_acquire',
+  'handle_pmi_common', 'intel_pmu_handle_irq', 'amd_pmu_handle_irq', 'x86_pmu_handle_irq',
+  '__die_body', 'die_addr', '__die_header',
+  // Sleeping and waiting: a hung task is stuck in whoever called these.
   '__schedule', 'schedule', 'schedule_timeout', 'schedule_preempt_disabled', 'io_schedule',
-  'preempt_schedule_common', '__cond_resched',
+  'io_schedule_timeout', 'schedule_timeout_uninterruptible', 'preempt_schedule_common', '__cond_resched',
+  'bit_wait_io', 'bit_wait', '__wait_on_bit', 'out_of_line_wait_on_bit', '__wait_on_bit_lock',
+  'folio_wait_bit_common', 'folio_wait_bit', 'folio_wait_writeback', 'wait_on_page_bit_common',
+  'wait_for_completion', '__wait_for_common', 'wait_for_common', 'wait_for_completion_timeout',
+  'rwsem_down_write_slowpath', 'rwsem_down_read_slowpath', 'down_write', 'down_read', 'down',
+  '__mutex_lock', '__mutex_lock_slowpath', 'mutex_lock', 'mutex_lock_nested',
+  // The allocator path an OOM report starts with.
+  '__alloc_pages_slowpath', '__alloc_pages', '__alloc_pages_noprof', 'alloc_pages', 'alloc_pages_noprof',
+  'alloc_pages_mpol', 'alloc_pages_mpol_noprof', '__folio_alloc', '__folio_alloc_noprof', 'folio_alloc',
+  'vma_alloc_folio', 'vma_alloc_folio_noprof',
   // The bottom of every stack: syscall and kthread entry.
   'entry_SYSCALL_64_after_hwframe', 'entry_SYSCALL_64', 'do_syscall_64', 'x64_sys_call',
   'ret_from_fork', 'ret_from_fork_asm', 'kthread', 'worker_thread', 'process_one_work',
@@ -332,16 +344,23 @@ export function analyzeReport (
   // `__handle_sysrq.cold+0x44/0x11c` and 6.12's `__handle_sysrq+0xa7/0x1a0` agree.
   const parts: string[] = [type]
   if (type === 'panic' && message !== null) parts.push(normalizeText(message))
+  if (type === 'oom') {
+    // An OOM kill is not a bug at a code location: what repeats across a fleet is the
+    // constraint (global, memcg, cpuset) and the process that keeps getting killed.
+    parts.push(String(details.constraint ?? 'unknown'), String(details.killedComm ?? comm ?? 'unknown'))
+  }
   const sig: string[] = []
   const push = (f: string): void => {
     const b = bareSymbol(f)
     if (isBoilerplate(b) || sig[sig.length - 1] === b || sig.length >= opts.signatureFrames) return
     sig.push(b)
   }
-  if (fn !== null) push(fn)
-  for (const f of frames) push(f)
-  if (sig.length > 0) parts.push(...sig)
-  else if (type !== 'panic') parts.push(normalizeText(title))
+  if (type !== 'oom') {
+    if (fn !== null) push(fn)
+    for (const f of frames) push(f)
+    if (sig.length > 0) parts.push(...sig)
+    else if (type !== 'panic') parts.push(normalizeText(title))
+  }
   const signature = parts.join('|')
 
   const fnName = fn === null ? null : bareSymbol(fn)
@@ -374,4 +393,3 @@ export function analyzeReport (
   }
 }
 
-export { REGISTER as REGISTER_LINE }
