@@ -1,0 +1,175 @@
+/**
+ * The per-message work every benchmark receiver does, so the rows differ only in how datagrams
+ * arrive: parse the extended header (`<prio>,<seq>,<ts>,<flags>;text`) from the bytes, check each
+ * host's sequence (order and gaps), and append one line per message to a file
+ * (`<addr> <seq> <level> <ts> <text>`), flushed once per event-loop turn or every 256 KiB.
+ * Counters go to a small JSON status file the bench reads (every 200 ms and at exit).
+ *
+ * Two writers: `message()` builds a string per line (what an output module handed a parsed record
+ * does); `raw()` (the receive-path rows) copies `<addr> <datagram>` bytes into a pooled buffer with
+ * no per-message string, the same work as rsyslog's `%rawmsg%\n` template plus the address.
+ */
+import { openSync, writeSync, writeFileSync, renameSync, closeSync } from 'node:fs'
+import { formatAddress, type PacketBatch } from '../src/ingest/batch.js'
+
+export interface ConsumerStatus { count: number, outOfOrder: number, gaps: number, hosts: number }
+
+const dec = new TextDecoder()
+
+export class LineConsumer {
+  readonly #fd: number
+  readonly #statusPath: string
+  readonly #last = new Map<string, number>()
+  readonly #v4Ids = new Map<number, number>()
+  #parts: string[] = []
+  #bytes = 0
+  #scheduled = false
+  count = 0
+  outOfOrder = 0
+  gaps = 0
+  readonly #timer: NodeJS.Timeout
+
+  constructor (outPath: string, statusPath: string) {
+    this.#fd = openSync(outPath, 'a')
+    this.#statusPath = statusPath
+    this.#timer = setInterval(() => this.writeStatus(), 200)
+    this.#timer.unref()
+    this.writeStatus()
+  }
+
+  /** One datagram: bytes [off, off+len) of `data`, from `addr`. */
+  datagram (data: Uint8Array, off: number, len: number, addr: string): void {
+    // <prio>,<seq>,<ts>,<flags>;text — byte loops bounded by the datagram.
+    const end = off + len
+    let i = off
+    let prio = 0
+    while (i < end && data[i] !== 0x2c) prio = prio * 10 + data[i++]! - 48
+    i++
+    let seq = 0
+    while (i < end && data[i] !== 0x2c) seq = seq * 10 + data[i++]! - 48
+    i++
+    const tsStart = i
+    while (i < end && data[i] !== 0x2c) i++
+    const ts = dec.decode(data.subarray(tsStart, i))
+    while (i < end && data[i] !== 0x3b) i++
+    i++
+    let textEnd = end
+    if (textEnd > i && data[textEnd - 1] === 0x0a) textEnd--
+    this.message(addr, seq, prio & 7, ts, dec.decode(data.subarray(i, textEnd)))
+  }
+
+  message (addr: string, seq: number, level: number, ts: string | number, text: string): void {
+    this.count++
+    const last = this.#last.get(addr)
+    if (last !== undefined) {
+      if (seq <= last) this.outOfOrder++
+      else if (seq > last + 1) this.gaps += seq - last - 1
+    }
+    this.#last.set(addr, seq)
+    const line = `${addr} ${seq} ${level} ${ts} ${text}\n`
+    this.#parts.push(line)
+    this.#bytes += line.length
+    if (this.#bytes >= 256 * 1024) this.flush()
+    else if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(() => { this.#scheduled = false; this.flush() })
+    }
+  }
+
+  readonly #out = Buffer.allocUnsafe(1 << 20)
+  #outUsed = 0
+  readonly #lastById: number[] = []
+  readonly #addrBytes: Buffer[] = []
+  readonly #idByName = new Map<string, number>()
+
+  /** Host id for an address string (JS path: dgram hands us strings). */
+  hostId (addr: string): number {
+    let id = this.#idByName.get(addr)
+    if (id === undefined) {
+      id = this.#addrBytes.length
+      this.#idByName.set(addr, id)
+      this.#addrBytes.push(Buffer.from(addr + ' '))
+      this.#lastById.push(-1)
+    }
+    return id
+  }
+
+  /** One datagram as bytes: seq check, then `<addr> <payload>\n` copied into the pooled buffer. */
+  raw (data: Uint8Array, off: number, len: number, host: number): void {
+    this.count++
+    let i = off
+    const end = off + len
+    while (i < end && data[i] !== 0x2c) i++
+    i++
+    let seq = 0
+    while (i < end && data[i] !== 0x2c) seq = seq * 10 + data[i++]! - 48
+    const last = this.#lastById[host]!
+    if (last >= 0) {
+      if (seq <= last) this.outOfOrder++
+      else if (seq > last + 1) this.gaps += seq - last - 1
+    }
+    this.#lastById[host] = seq
+    const a = this.#addrBytes[host]!
+    if (this.#outUsed + a.length + len + 1 > this.#out.length) this.flush()
+    const o = this.#out
+    let u = this.#outUsed
+    u += a.copy(o, u)
+    o.set(data.subarray(off, end), u)
+    u += len
+    if (len === 0 || data[end - 1] !== 0x0a) o[u++] = 0x0a
+    this.#outUsed = u
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(() => { this.#scheduled = false; this.flush() })
+    }
+  }
+
+  batch (b: PacketBatch): void {
+    const ids = this.#v4Ids
+    const a = b.addrs
+    for (let k = 0; k < b.count; k++) {
+      const o = k * 16
+      let id: number | undefined
+      // Hosts are few and IPv4 here: resolve each v4-mapped address once, keyed by its 4 bytes.
+      if (a[o + 10] === 0xff && a[o + 11] === 0xff && a[o] === 0) {
+        const key = ((a[o + 12]! << 24) | (a[o + 13]! << 16) | (a[o + 14]! << 8) | a[o + 15]!) >>> 0
+        id = ids.get(key)
+        if (id === undefined) { id = this.hostId(formatAddress(a, o)); ids.set(key, id) }
+      } else {
+        id = this.hostId(formatAddress(a, o))
+      }
+      this.raw(b.data, b.offsets[k]!, b.lengths[k]!, id)
+    }
+  }
+
+  flush (): void {
+    if (this.#outUsed > 0) {
+      let off = 0
+      while (off < this.#outUsed) off += writeSync(this.#fd, this.#out, off, this.#outUsed - off)
+      this.#outUsed = 0
+    }
+    if (this.#parts.length === 0) return
+    const buf = Buffer.from(this.#parts.join(''))
+    this.#parts = []
+    this.#bytes = 0
+    let off = 0
+    while (off < buf.length) off += writeSync(this.#fd, buf, off)
+  }
+
+  status (): ConsumerStatus {
+    return { count: this.count, outOfOrder: this.outOfOrder, gaps: this.gaps, hosts: this.#last.size + this.#lastById.length }
+  }
+
+  writeStatus (): void {
+    const tmp = `${this.#statusPath}.tmp`
+    writeFileSync(tmp, JSON.stringify(this.status()))
+    renameSync(tmp, this.#statusPath)
+  }
+
+  close (): void {
+    clearInterval(this.#timer)
+    this.flush()
+    this.writeStatus()
+    closeSync(this.#fd)
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * Benchmark output module for the real daemon: netconsd's module contract
+ * (`handler(thread, src, buf, msg)`, `exit()`), doing the bench's line-per-message work (one line
+ * per message to a file, per-host order and gap check, counters in a status file). Each worker
+ * thread loads its own instance; files are per thread. Directory from NETCONSD_BENCH_DIR.
+ */
+import { join } from 'node:path'
+import { LineConsumer } from '../consumer.js'
+
+const dir = process.env.NETCONSD_BENCH_DIR ?? '/tmp'
+let consumer: LineConsumer | undefined
+
+interface Msg { seq: number | null, level: number | null, tsUsec: number | null, text: string }
+
+export function handler (thread: number, src: string, buf: Msg | null, msg: Msg | null): void {
+  consumer ??= new LineConsumer(join(dir, `lines.${thread}`), join(dir, `status.${thread}.json`))
+  const m = msg ?? buf
+  if (m === null) return
+  consumer.message(src, m.seq ?? 0, m.level ?? 0, m.tsUsec ?? 0, m.text)
+}
+
+export function exit (): void {
+  consumer?.close()
+}
