@@ -32,8 +32,10 @@ const CAUSE_WINDOW_MS = 60_000
 const MAX_PENDING_LINES = 8
 /** A sysrq line is the trigger of a report only when it comes right before it, this recently. */
 const SYSRQ_TRIGGER_MS = 5_000
-/** Legacy reboot: the console clock went back by more than this (timestamps of one boot can be a little out of order). */
-const LEGACY_CLOCK_BACK_USEC = 2_000_000
+/** Reboot: the kernel clock went back by more than this (timestamps of one boot can be a little out of order). */
+const CLOCK_BACK_USEC = 2_000_000
+/** ... and by more than this for a record ncrx delivered out of sequence. */
+const OOS_REBOOT_CLOCK_BACK_USEC = 10_000_000
 
 type EndReason = 'end_marker' | 'idle' | 'superseded' | 'max_duration' | 'evicted' | 'shutdown'
 
@@ -236,14 +238,25 @@ export class IncidentDetector {
   }
 
   #observeExtended (h: HostState, rec: NetconsRecord, now: number): void {
-    if (rec.seq !== null && !rec.oos) {
-      if (h.lastSeq !== null && rec.seq < h.lastSeq && (rec.seqReset || (rec.tsUsec !== null && h.lastTsUsec !== null && rec.tsUsec < h.lastTsUsec))) {
-        this.#reboot(h, rec, now, { previousSeq: h.lastSeq, seq: rec.seq })
-      } else if (rec.lostBefore > 0) {
+    if (rec.seq !== null) {
+      // A reboot restarts both the sequence and the kernel clock. ncrx flags the stream reset
+      // (seqReset) only after 19 of 32 packets were out of sequence, and delivers the new boot's
+      // first records as `oos` until then; an `oos` record whose clock is far behind (more than
+      // 10 s and less than half the old uptime: no reordering in one boot does that) is the
+      // earlier sign. Either way the clock must have gone back: a reset within one boot is not a reboot.
+      const back = rec.tsUsec !== null && h.lastTsUsec !== null ? h.lastTsUsec - rec.tsUsec : 0
+      const rebooted = h.lastSeq !== null && rec.seq < h.lastSeq && (rec.oos
+        ? back > OOS_REBOOT_CLOCK_BACK_USEC && rec.tsUsec! < h.lastTsUsec! / 2
+        : back > CLOCK_BACK_USEC || (rec.seqReset && rec.tsUsec === null))
+      if (rebooted) {
+        this.#reboot(h, rec, now, { previousSeq: h.lastSeq, seq: rec.seq, previousUptimeMs: msOrNull(h.lastTsUsec), uptimeMs: msOrNull(rec.tsUsec) })
+      } else if (!rec.oos && rec.lostBefore > 0) {
         this.#loss(h, rec, now)
       }
-      h.lastSeq = rec.seq
-      if (rec.tsUsec !== null) h.lastTsUsec = rec.tsUsec
+      if (!rec.oos || rebooted) {
+        h.lastSeq = rec.seq
+        if (rec.tsUsec !== null) h.lastTsUsec = rec.tsUsec
+      }
     }
     if (rec.release !== null) h.release = rec.release
     const lane = laneOf(rec)
@@ -283,7 +296,7 @@ export class IncidentDetector {
   #legacyLine (h: HostState, rec: NetconsRecord, l: string, now: number): void {
     const { text, tsUsec, caller } = stripLegacyPrefix(l)
     if (tsUsec !== null) {
-      if (h.lastTsUsec !== null && tsUsec + LEGACY_CLOCK_BACK_USEC < h.lastTsUsec) {
+      if (h.lastTsUsec !== null && tsUsec + CLOCK_BACK_USEC < h.lastTsUsec) {
         this.#reboot(h, rec, now, { previousUptimeMs: Math.floor(h.lastTsUsec / 1000), uptimeMs: Math.floor(tsUsec / 1000) })
       }
       h.lastTsUsec = tsUsec
@@ -669,6 +682,10 @@ export class IncidentDetector {
       this.#logger.error({ err, internalErrors: this.#stats.internalErrors }, 'Incident detector failed on a record; it was skipped.')
     }
   }
+}
+
+function msOrNull (usec: number | null): number | null {
+  return usec === null ? null : Math.floor(usec / 1000)
 }
 
 function findLane (h: HostState, lane: string): Report | undefined {

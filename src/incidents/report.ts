@@ -136,9 +136,11 @@ function functionFromRegLine (line: string): string | null {
 /** Replaces what differs between occurrences of the same message (addresses, ids, durations). */
 export function normalizeText (s: string): string {
   return s
-    .replace(/0x[0-9a-f]+/gi, '0x…')
-    .replace(/\b[0-9a-f]{8,}\b/gi, '…')
+    .replace(/0x[0-9a-f]+/gi, '\u0001')
+    .replace(/\b[0-9a-f]{8,}\b/gi, '\u0002')
     .replace(/\d+/g, 'N')
+    .replace(/\u0001/g, '0x…')
+    .replace(/\u0002/g, '…')
     .trim()
 }
 
@@ -151,7 +153,8 @@ interface TraceState {
 function readTrace (lines: readonly string[]): TraceState {
   const frames: string[] = []
   let inTrace = false
-  let sawTask = false
+  /** The trace marks its sections (`<IRQ>`, `<NMI>`, `<TASK>`, 5.13+): registers inside them are not its end. */
+  let marked = false
   for (const raw of lines) {
     const line = raw.trimStart()
     if (!inTrace) {
@@ -160,7 +163,7 @@ function readTrace (lines: readonly string[]): TraceState {
     }
     if (line.startsWith('<')) {
       // <IRQ> </IRQ> <NMI> </NMI> <TASK> </TASK> <EOI> (5.13+ mark the stack sections).
-      if (line.startsWith('<TASK>')) sawTask = true
+      marked = true
       if (line.startsWith('</TASK>')) break
       continue
     }
@@ -169,10 +172,10 @@ function readTrace (lines: readonly string[]): TraceState {
       if (f.reliable) frames.push(f.frame)
       continue
     }
-    // Inside <TASK> x86 prints the interrupted task's registers, then more frames; without the
-    // markers (older kernels) a register dump or a new section ends the trace.
+    // Inside <NMI>/<TASK> x86 prints the interrupted context's registers, then more frames;
+    // without the markers (older kernels) a register dump or a new section ends the trace.
     if (isCallTraceHeader(raw) || line.startsWith('---[ end')) break
-    if (!sawTask && frames.length > 0 && (REGISTER.test(line) || line.startsWith('Modules linked in') ||
+    if (!marked && frames.length > 0 && (REGISTER.test(line) || line.startsWith('Modules linked in') ||
         line.startsWith('CPU: ') || line.startsWith('NMI backtrace'))) break
   }
   return { frames, firstReliable: frames[0] ?? null }
