@@ -22,7 +22,7 @@ import { validatorFor, validateWith, issueAt, suggest, describe } from './valida
 import type { ConfigIssue, IssueContext } from './validate.js'
 import { expandGlob } from './glob.js'
 import { parseCidr } from './address.js'
-import { buildRouter, moduleSinkIds, UNMATCHED } from '../router/router.js'
+import { buildRouter, moduleSinkIds } from '../router/router.js'
 import { sinkTypes } from '../sinks/registry.js'
 
 export type { ConfigIssue } from './validate.js'
@@ -175,7 +175,6 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
   for (const [id, s] of Object.entries(sinks)) {
     if (!isObject(s) || typeof s.type !== 'string') continue // reported by the schema
     const sp = `/sinks/${escapePointer(id)}`
-    if (id.startsWith('_')) issues.push(issueAt(ctx, sp, `sink ids starting with "_" are reserved (${UNMATCHED})`, true))
     if (!types.includes(s.type)) {
       const hint = suggest(s.type, types)
       issues.push(issueAt(ctx, `${sp}/type`, `unknown sink type ${JSON.stringify(s.type)}${hint !== null ? ` (did you mean "${hint}"?)` : ''}; known types: ${types.join(', ')}`))
@@ -269,15 +268,17 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
     unmatched.to.forEach((id, j) => { if (!(id in sinks)) issues.push(issueAt(ctx, `/unmatched/to/${j}`, unknownSink(id))) })
     // Compile every rule now: bad regexes, level names, CIDRs.
     buildRouter({ rules, sinkIds, unmatchedTo: unmatched.to, taps: moduleSinks }, (i, p, m) => issues.push(issueAt(ruleCtx(i), p, m)))
+  }
 
-    const inventory = (raw.hosts as { inventory: Record<string, unknown> }).inventory
-    for (const k of Object.keys(inventory)) {
-      if (parseCidr(k) === null) issues.push(issueAt(ctx, `/hosts/inventory/${escapePointer(k)}`, `expected an address or CIDR (10.1.2.3, 10.1.0.0/16, 2001:db8::/48), found ${JSON.stringify(k)}`, true))
-    }
-    const n = raw.ncrx as { gcIntervalMs: number, gcAgeMs: number }
-    if (n.gcIntervalMs > 0 && n.gcAgeMs < n.gcIntervalMs) {
-      issues.push(issueAt(ctx, '/ncrx/gcAgeMs', `expected gcAgeMs >= gcIntervalMs (${n.gcIntervalMs}), found ${n.gcAgeMs}`))
-    }
+  // Checks that stand alone (each guards its own types).
+  const hostsSec = raw.hosts
+  const inventory = isObject(hostsSec) && isObject(hostsSec.inventory) ? hostsSec.inventory : {}
+  for (const k of Object.keys(inventory)) {
+    if (parseCidr(k) === null) issues.push(issueAt(ctx, `/hosts/inventory/${escapePointer(k)}`, `expected an address or CIDR (10.1.2.3, 10.1.0.0/16, 2001:db8::/48), found ${JSON.stringify(k)}`, true))
+  }
+  const n = isObject(raw.ncrx) ? raw.ncrx : {}
+  if (typeof n.gcIntervalMs === 'number' && typeof n.gcAgeMs === 'number' && n.gcIntervalMs > 0 && n.gcAgeMs < n.gcIntervalMs) {
+    issues.push(issueAt(ctx, '/ncrx/gcAgeMs', `expected gcAgeMs >= gcIntervalMs (${n.gcIntervalMs}), found ${n.gcAgeMs}`))
   }
 
   // Route test files: absolute, globs expanded.

@@ -31,7 +31,7 @@ const compiled = new Map<string, ValidateFunction>()
 
 function getAjv (): Ajv2020 {
   if (ajv !== null) return ajv
-  ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, strictTypes: false, allowUnionTypes: true, coerceTypes: false })
+  ajv = new Ajv2020({ allErrors: true, verbose: true, useDefaults: true, strict: true, strictTypes: false, allowUnionTypes: true, coerceTypes: false })
   const load = (dir: string, prefix: string): void => {
     for (const name of readdirSync(dir).sort()) {
       if (!name.endsWith('.schema.json')) continue
@@ -155,8 +155,12 @@ export function validateWith (v: ValidateFunction, data: unknown, ctx: IssueCont
 export function formatAjvErrors (errors: ErrorObject[], data: unknown, ctx: IssueContext): ConfigIssue[] {
   const out: ConfigIssue[] = []
   const seen = new Set<string>()
-  // A union type (`string | array`) reports a `type` error and nothing else for that value.
+  // anyOf/oneOf report every branch's errors; one "expected <description>" line says it better.
+  const unions = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').map((e) => e.schemaPath + '/')
   for (const e of errors) {
+    if (unions.some((u) => e.schemaPath.startsWith(u))) continue
+    // Errors inside `propertyNames` are reported once, by the propertyNames error itself.
+    if (e.propertyName !== undefined && e.keyword !== 'propertyNames') continue
     const ptr = e.instancePath
     const found = valueAt(data, ptr)
     let issue: ConfigIssue
@@ -197,8 +201,12 @@ export function formatAjvErrors (errors: ErrorObject[], data: unknown, ctx: Issu
           issue = issueAt(ctx, ptr, `expected ${(e.parentSchema as { description?: string })?.description ?? `a string matching ${(e.params as { pattern: string }).pattern}`}, found ${describe(found)}`)
         }
         break
+      case 'anyOf':
+      case 'oneOf':
+        issue = issueAt(ctx, ptr, `expected ${((e.parentSchema as { description?: string })?.description ?? 'a value of another shape').replace(/\.$/, '')}, found ${describe(found)}`)
+        break
       default:
-        issue = issueAt(ctx, ptr, `expected a value that ${e.message ?? e.keyword}, found ${describe(found)}`)
+        issue = issueAt(ctx, ptr, `expected ${(e.message ?? e.keyword).replace(/^must (be )?/, '')}, found ${describe(found)}`)
     }
     const key = `${issue.path}\0${issue.message}`
     if (seen.has(key)) continue

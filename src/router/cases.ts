@@ -57,6 +57,8 @@ export interface RouteCase {
   expect?: string[]
   noOutputsFrom?: string[]
   rules?: string[]
+  matched?: string[]
+  notMatched?: string[]
   attributes?: Record<string, string>
   dropped?: boolean
   records?: number
@@ -228,8 +230,8 @@ export async function runCasesFile (file: string, opts: { config?: Config, env?:
       if (c.payload !== undefined) recs = recordsFromPayloads(config, Array.isArray(c.payload) ? c.payload : [c.payload], c.src ?? '10.0.0.1', (a) => resolver.resolve(a))
       else if (c.input !== undefined) recs = [recordFromInput(c.input, (a) => resolver.resolve(a))]
       else { problems.push('the case has no "input" and no "payload"'); recs = [] }
-      const asserts = ['expect', 'noOutputsFrom', 'rules', 'attributes', 'dropped', 'records'].filter((k) => (c as unknown as Record<string, unknown>)[k] !== undefined)
-      if (asserts.length === 0) problems.push('the case asserts nothing: add "expect", "noOutputsFrom", "rules", "attributes" or "dropped"')
+      const asserts = ['expect', 'noOutputsFrom', 'rules', 'matched', 'notMatched', 'attributes', 'dropped', 'records'].filter((k) => (c as unknown as Record<string, unknown>)[k] !== undefined)
+      if (asserts.length === 0) problems.push('the case asserts nothing: add "expect", "noOutputsFrom", "rules", "matched", "notMatched", "attributes" or "dropped"')
       if (c.records !== undefined && recs.length !== c.records) problems.push(`records: expected ${c.records}, got ${recs.length}`)
       if (c.payload !== undefined && recs.length === 0 && c.records === undefined) problems.push('the payload produced no record (malformed? see ncrx counters); add "records: 0" if that is the point')
       const records: CaseRecordResult[] = []
@@ -248,6 +250,8 @@ export async function runCasesFile (file: string, opts: { config?: Config, env?:
         if (c.rules !== undefined && (c.rules.length !== trace.rules.length || c.rules.some((r, j) => trace.rules[j] !== r))) {
           problems.push(`${tag}rules: expected [${c.rules.join(', ')}], matched [${trace.rules.join(', ')}]`)
         }
+        for (const id of c.matched ?? []) if (!trace.rules.includes(id)) problems.push(`${tag}rule ${id} did not match (matched: ${trace.rules.join(', ') || 'none'})`)
+        for (const id of c.notMatched ?? []) if (trace.rules.includes(id)) problems.push(`${tag}rule ${id} matched (notMatched)`)
         if (c.dropped !== undefined && c.dropped !== trace.dropped) problems.push(`${tag}dropped: expected ${String(c.dropped)}, got ${String(trace.dropped)}`)
         for (const [k, v] of Object.entries(c.attributes ?? {})) {
           if (rec.attributes[k] !== v) problems.push(`${tag}attributes.${k}: expected ${JSON.stringify(v)}, got ${rec.attributes[k] === undefined ? 'nothing' : JSON.stringify(rec.attributes[k])}`)

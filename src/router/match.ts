@@ -93,7 +93,9 @@ function compileOps (ops: StringOps, ptr: string, issue: IssueFn, defaultIgnoreC
     })
     if (res.length > 0) preds.push(anyOf(res.map((re) => (s: string) => re.test(s))))
   }
-  if (preds.length === 0) issue(ptr, 'a string matcher needs at least one of equals, contains, startsWith, endsWith, glob, regex')
+  if (!['equals', 'contains', 'startsWith', 'endsWith', 'glob', 'regex'].some((k) => (ops as Record<string, unknown>)[k] !== undefined)) {
+    issue(ptr, 'a string matcher needs at least one of equals, contains, startsWith, endsWith, glob, regex')
+  }
   return allOf(preds)
 }
 
