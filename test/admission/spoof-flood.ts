@@ -1,0 +1,30 @@
+// Child process for memory.test.ts: feeds datagrams from ever-new (spoofed) source addresses
+// through admission and prints RSS at checkpoints as JSON. Run with --expose-gc.
+import { Admission, resolveAdmissionConfig } from '../../src/admission/index.js'
+
+const checkpoints = process.argv.slice(2).map(Number)
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
+const a = new Admission(resolveAdmissionConfig({
+  allow: ['0.0.0.0/1', '128.0.0.0/1', '2001:db8::/32'],
+  deny: ['10.66.0.0/16'],
+  rateLimit: { datagramsPerSec: 10, burstDatagrams: 10 }
+}))
+const msg = Buffer.from('6,1,1,-;spoofed\n')
+gc()
+const baseline = process.memoryUsage()
+const rss: number[] = []
+const heap: number[] = []
+let i = 0
+for (const until of checkpoints) {
+  for (; i < until; i++) {
+    const src = i % 4 === 0
+      ? `2001:db8:${(i >>> 16).toString(16)}::${(i & 0xffff).toString(16)}`
+      : `::ffff:${(i >>> 24) & 255}.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`
+    a.admitDatagram(src, msg, 0, msg.length, i)
+  }
+  gc()
+  const m = process.memoryUsage()
+  rss.push(m.rss)
+  heap.push(m.heapUsed)
+}
+process.stdout.write(JSON.stringify({ baseline: { rss: baseline.rss, heapUsed: baseline.heapUsed }, rss, heap, counters: a.counters() }) + '\n')
