@@ -144,12 +144,17 @@ test('a real kernel panics into the real daemon: every record once, in order, re
   const port = logLines().find((l) => l.msg === 'Listening.')?.port as number | undefined
   assert.ok(listening && typeof port === 'number' && port > 0, `daemon did not log "Listening." with a port${diag()}`)
 
-  const boot = spawnSync('bash', [script, 'run', '--port', String(port), '--messages', messagesFile, '--pcap', pcap,
-    '--out', dir, '--timeout', String(BOOT_TIMEOUT_S)], { encoding: 'utf8', timeout: (BOOT_TIMEOUT_S + 15) * 1000 })
+  // Asynchronous, so this process keeps draining the daemon's stderr pipe during the boot (a full
+  // pipe would block the daemon's logging, and so its receive loop).
+  const bootChild = spawn('bash', [script, 'run', '--port', String(port), '--messages', messagesFile, '--pcap', pcap,
+    '--out', dir, '--timeout', String(BOOT_TIMEOUT_S)], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let bootStderr = ''
+  bootChild.stderr!.setEncoding('utf8').on('data', (s: string) => { bootStderr += s })
+  const bootCode = await exitCode(bootChild, (BOOT_TIMEOUT_S + 15) * 1000)
   const consoleTail = (): string => existsSync(join(dir, 'console.log'))
     ? `\n--- guest console (tail) ---\n${readFileSync(join(dir, 'console.log'), 'latin1').split('\n').slice(-25).join('\n')}`
     : ''
-  assert.equal(boot.status, 0, `boot script failed (${String(boot.status ?? boot.signal)}):\n${boot.stderr}${consoleTail()}`)
+  assert.equal(bootCode, 0, `boot script failed (exit ${String(bootCode)}):\n${bootStderr}${consoleTail()}`)
 
   const wire = readWire(pcap, port)
   const wireSeqs = [...new Set(wire.map((d) => d.seq))].sort((a, b) => a - b)
