@@ -223,6 +223,12 @@ netconsd-e2e: written without a priority prefix
 EOF
 }
 
+# what /init said (its FAILED line names the step), then the kernel's last words
+show_console() {
+	[ -f "$1" ] || { log "no console log"; return 0; }
+	{ echo "--- /init ---"; grep -a '\[netconsd-e2e\]' "$1"; echo "--- console tail ---"; tail -n 15 "$1"; } >&2 || true
+}
+
 cmd_run() {
 	local port="" messages="" out="" pcap="" timeout=120 smp=1 mem=256
 	while [ $# -gt 0 ]; do
@@ -257,6 +263,10 @@ cmd_run() {
 	local i=0 line
 	while IFS= read -r line || [ -n "$line" ]; do
 		i=$((i + 1))
+		# /dev/kmsg refuses writes over LOG_LINE_MAX (992 bytes on 6.1, newline included) with
+		# EINVAL, and a write of exactly 992 loses its newline (and is then held back by printk)
+		[ "$(printf '%s\n' "$line" | wc -c)" -le 991 ] \
+			|| die "message $i is $(printf '%s\n' "$line" | wc -c) bytes with its newline; /dev/kmsg takes at most 991"
 		printf '%s\n' "$line" > "$work/root/msgs/$(printf '%04d' "$i")"
 	done < <(if [ -n "$messages" ]; then cat "$messages"; else default_messages; fi)
 	( cd "$work/root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1 ) > "$work/run.cpio.gz"
@@ -280,13 +290,10 @@ cmd_run() {
 	local rc=0 t0=$SECONDS
 	timeout --kill-after=5 "$timeout" "${qemu[@]}" </dev/null || rc=$?
 	log "qemu exited with $rc after $((SECONDS - t0)) s"
-	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-		tail -n 30 "$out/console.log" >&2 || true
-		die "qemu timed out after $timeout s"
-	fi
-	[ "$rc" = 0 ] || { tail -n 30 "$out/console.log" >&2 || true; die "qemu failed with exit code $rc"; }
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then show_console "$out/console.log"; die "qemu timed out after $timeout s"; fi
+	[ "$rc" = 0 ] || { show_console "$out/console.log"; die "qemu failed with exit code $rc"; }
 	if ! grep -q 'Kernel panic - not syncing' "$out/console.log"; then
-		tail -n 30 "$out/console.log" >&2 || true
+		show_console "$out/console.log"
 		die "the guest did not reach its panic (console above)"
 	fi
 }
