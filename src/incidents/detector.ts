@@ -119,7 +119,7 @@ export interface IncidentStats {
 }
 
 export interface IncidentDetectorOptions {
-  config: IncidentsConfig
+  config: IncidentsConfig | Partial<IncidentsConfig>
   thread: number
   emit: (rec: NetconsRecord) => void
   logger?: Logger
@@ -149,12 +149,13 @@ export class IncidentDetector {
   }
 
   constructor (opts: IncidentDetectorOptions) {
-    this.#cfg = opts.config
+    // The config loader fills every default from the schema; library callers may pass a part.
+    this.#cfg = { ...defaultIncidentsConfig, ...opts.config }
     this.#thread = opts.thread
     this.#emit = opts.emit
     this.#logger = opts.logger
-    this.#types = new Set(opts.config.types)
-    this.#events = new Set(opts.config.events)
+    this.#types = new Set(this.#cfg.types)
+    this.#events = new Set(this.#cfg.events)
   }
 
   /** Every log record of every host, in per-host order (after ncrx). Never throws. */
