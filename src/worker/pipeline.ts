@@ -27,6 +27,7 @@ import { HostTable } from '../ncrx/hosts.js'
 import { compileRouter, type Router } from '../router/router.js'
 import { createHostResolver } from '../config/hosts.js'
 import { IncidentDetector } from '../incidents/detector.js'
+import { resolveIncidentsConfig } from '../incidents/config.js'
 
 export interface PipelineOptions {
   config: Config
@@ -100,7 +101,7 @@ export class Pipeline {
       onDrop: (reason, src, count) => this.#logDrop(reason, src, count)
     })
     this.#detector = new IncidentDetector({
-      config: config.incidents as never,
+      config: resolveIncidentsConfig((config.incidents ?? {}) as Parameters<typeof resolveIncidentsConfig>[0]),
       thread: this.thread,
       emit: (rec) => this.#onDerived(rec)
     })

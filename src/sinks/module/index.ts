@@ -17,7 +17,7 @@ export interface ModuleSinkOptions {
 }
 
 class ModuleSink implements Sink {
-  readonly #mod: OutputModule & { record?: (rec: NetconsRecord) => unknown }
+  readonly #mod: OutputModule
   readonly #ctx: SinkContext
   readonly #errLog = new RateLimitedLog()
   readonly #pending = new Set<Promise<unknown>>()

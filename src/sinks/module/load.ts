@@ -18,6 +18,8 @@ export interface OutputModule {
   handler: ModuleHandler
   init?: (workerCount: number) => unknown
   exit?: () => unknown
+  /** Optional: receives every record routed to the module, incidents and events included. */
+  record?: (rec: NetconsRecord) => unknown
 }
 
 export function resolveModulePath (path: string, baseDir: string): string {
@@ -41,13 +43,13 @@ export async function importOutputModule (path: string): Promise<OutputModule> {
   // CommonJS's named exports (e.g. not method shorthands), so the namespace can be partial.
   const def = ns.default as Record<string, unknown> | null | undefined
   const src = (typeof def === 'object' && def !== null && typeof def.handler === 'function') ? def : ns
-  const { handler, init, exit } = src
+  const { handler, init, exit, record } = src
   if (typeof handler !== 'function') {
     throw new NetconsdError('NETCONSD_ERR_MODULE_LOAD',
       `Output module ${path} does not export a handler(thread, src, buf, msg) function.`,
       { path, reason: `handler is ${typeof handler}`, exports: Object.keys(src) })
   }
-  for (const [name, fn] of [['init', init], ['exit', exit]] as const) {
+  for (const [name, fn] of [['init', init], ['exit', exit], ['record', record]] as const) {
     if (fn !== undefined && typeof fn !== 'function') {
       throw new NetconsdError('NETCONSD_ERR_MODULE_LOAD', `Output module ${path} exports ${name} that is not a function.`, { path, reason: `${name} is ${typeof fn}` })
     }
@@ -55,6 +57,7 @@ export async function importOutputModule (path: string): Promise<OutputModule> {
   const mod: OutputModule = { path, handler: handler as ModuleHandler }
   if (typeof init === 'function') mod.init = init as (n: number) => unknown
   if (typeof exit === 'function') mod.exit = exit as () => unknown
+  if (typeof record === 'function') mod.record = record as (rec: NetconsRecord) => unknown
   return mod
 }
 
