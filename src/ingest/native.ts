@@ -13,7 +13,7 @@
  * one-address-several-ports corner case.
  */
 import { createRequire } from 'node:module'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import type { PacketBatch } from './batch.js'
@@ -223,6 +223,25 @@ export function openNativeSocket (opts: NativeSocketOptions, onBatch: (b: Packet
   const steerGroupSize = checkInt('steerGroupSize', opts.steerGroupSize ?? 0, 0, 65536)
   if (typeof opts.address !== 'string' || opts.address === '') throw optionError('address', 'an IPv4 or IPv6 address', opts.address)
 
+  // Port 0 with SO_REUSEPORT is a trap: the kernel may hand out a port that another SO_REUSEPORT
+  // socket of the same user already holds and put us into *its* group (udp_lib_lport_inuse treats
+  // a compatible reuseport socket as "not in use"), so two unrelated daemons would share traffic.
+  // Retry until the ephemeral port is ours alone.
+  if (port === 0 && opts.reusePort) {
+    for (let attempt = 0; ; attempt++) {
+      const s = openNativeSocket({ ...opts, port: 0, reusePort: false }, onBatch)
+      const p = s.boundPort
+      s.close()
+      try {
+        const sock = openNativeSocket({ ...opts, port: p }, onBatch)
+        if (socketsOnPort(p) <= 1 || attempt >= 8) return sock
+        sock.close()
+      } catch (err) {
+        if ((err as { errno?: string }).errno !== 'EADDRINUSE' || attempt >= 8) throw err
+      }
+    }
+  }
+
   // One batch object for the socket's life: the addon writes the arrays in place and we only
   // update `count` and `rxMs`, so a batch costs no allocation at all.
   let batch: PacketBatch | undefined
@@ -284,6 +303,21 @@ export function openNativeSocket (opts: NativeSocketOptions, onBatch: (b: Packet
     ref: () => { h.ref() },
     unref: () => { h.unref() }
   }
+}
+
+/** UDP sockets bound to local port `port` (IPv4 and IPv6 tables); 0 if /proc is unreadable. */
+function socketsOnPort (port: number): number {
+  let n = 0
+  for (const f of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text: string
+    try { text = readFileSync(f, 'utf8') } catch { continue }
+    const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `
+    for (const line of text.split('\n')) {
+      const local = line.trim().split(/\s+/)[1]
+      if (local !== undefined && `${local.slice(local.lastIndexOf(':'))} ` === hex) n++
+    }
+  }
+  return n
 }
 
 function bindHint (code: string | undefined): string {
