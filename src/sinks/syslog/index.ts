@@ -10,7 +10,7 @@
  * Options: `SyslogSinkOptions` (options.ts) plus the delivery options; schema in
  * `schemas/sinks/syslog.schema.json`, reference in `docs/sinks-syslog-file.md`.
  */
-import type { Sink, SinkContext, SinkFactory, Transport } from '../types.js'
+import type { HealthResult, Sink, SinkContext, SinkFactory, Transport } from '../types.js'
 import { createDeliveryRunner, resolveDeliveryOptions, splitDeliveryOptions, type DeliveryOptions, type DeliveryStats } from '../delivery/index.js'
 import { SyslogEncoder } from './encode.js'
 import { resolveSyslogOptions, type ResolvedSyslogOptions, type SyslogSinkOptions } from './options.js'
@@ -32,6 +32,7 @@ export interface SyslogSinkStats extends DeliveryStats {
 
 export interface SyslogSink extends Sink {
   readonly options: Readonly<ResolvedSyslogOptions>
+  health (): Promise<HealthResult>
   stats (): SyslogSinkStats
 }
 
