@@ -414,4 +414,7 @@ export class DeliveryRunner implements Sink {
 
   /** True once close() has finished. */
   get closed (): boolean { return this.#closed }
+
+  /** False once close() was called (writes are then dropped as `closed`). */
+  get accepting (): boolean { return !this.#closing }
 }

@@ -167,7 +167,7 @@ export class WebhookSink implements Sink {
   }
 
   write (record: NetconsRecord): void {
-    if (this.#limiter !== null) {
+    if (this.#limiter !== null && this.runner.accepting) {
       const s = this.#limiter.take(record)
       if (s < 0) { this.runner.countDrop('rate_limited', 1); return }
       if (s > 0) this.#suppressed.set(record, s)
