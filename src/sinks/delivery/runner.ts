@@ -95,7 +95,8 @@ export class DeliveryRunner implements Sink {
   #closePromise: Promise<void> | null = null
   /** Set at the shutdown deadline: everything still held is dropped, the request aborted. */
   #deadlineHit = false
-  #cancel: { promise: Promise<void>, resolve: () => void }
+  /** Wakers of the current attempt / backoff sleep, called at the shutdown deadline. Removed when done, so nothing accumulates. */
+  readonly #cancelers = new Set<() => void>()
   #abort: AbortController | null = null
 
   #sent = 0
@@ -110,9 +111,6 @@ export class DeliveryRunner implements Sink {
     this.#transport = transport
     this.#ctx = ctx
     this.options = Object.freeze(resolveDeliveryOptions(opts))
-    let resolve!: () => void
-    const promise = new Promise<void>((res) => { resolve = res })
-    this.#cancel = { promise, resolve }
   }
 
   get #queued (): number { return this.#queue.length - this.#head }
@@ -205,7 +203,8 @@ export class DeliveryRunner implements Sink {
   #hitDeadline (): void {
     this.#deadlineHit = true
     this.#abort?.abort(new NetconsdError('NETCONSD_ERR_SINK_SEND', 'Shutdown deadline reached.', { sinkId: this.#ctx.sinkId }))
-    this.#cancel.resolve()
+    for (const wake of this.#cancelers) wake()
+    this.#cancelers.clear()
     // Queued records are dropped now; the in-flight batch is dropped by its send loop when the
     // cancelled attempt returns (it may in fact have reached the peer: counted as lost anyway).
     const n = this.#queued
@@ -333,9 +332,11 @@ export class DeliveryRunner implements Sink {
         resolve({ status: 'retryable', error })
       }, this.options.requestTimeoutMs)
     })
-    const cancelled = this.#cancel.promise.then((): SendResult => ({
-      status: 'retryable', error: new NetconsdError('NETCONSD_ERR_SINK_SEND', 'Shutdown deadline reached.', { sinkId: this.#ctx.sinkId })
-    }))
+    let wake!: () => void
+    const cancelled = new Promise<SendResult>((resolve) => {
+      wake = () => resolve({ status: 'retryable', error: new NetconsdError('NETCONSD_ERR_SINK_SEND', 'Shutdown deadline reached.', { sinkId: this.#ctx.sinkId }) })
+    })
+    this.#cancelers.add(wake)
     const send = (async (): Promise<SendResult> => {
       try {
         return await this.#transport.send(batch, ac.signal)
@@ -349,15 +350,18 @@ export class DeliveryRunner implements Sink {
       return await Promise.race([send, timeout, cancelled])
     } finally {
       clearTimeout(timer)
+      this.#cancelers.delete(wake)
       this.#abort = null
       this.#observeLatency(Date.now() - started)
     }
   }
 
   #sleep (ms: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
-    const wake = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })
-    return Promise.race([wake, this.#cancel.promise]).finally(() => clearTimeout(timer))
+    return new Promise<void>((resolve) => {
+      const wake = (): void => { clearTimeout(timer); this.#cancelers.delete(wake); resolve() }
+      const timer = setTimeout(wake, ms)
+      this.#cancelers.add(wake)
+    })
   }
 
   #finishOk (n: number, result: SendResult & { status: 'ok' }): void {
