@@ -10,6 +10,7 @@ export const sinkTypes: Record<string, () => Promise<SinkFactory<any>>> = {
   otlp: async () => (await import('./otlp/index.js')).createOtlpSink,
   webhook: async () => (await import('./webhook/index.js')).createWebhookSink,
   syslog: async () => (await import('./syslog/index.js')).createSyslogSink,
+  file: async () => (await import('./file/index.js')).createFileSink,
   // Worker half of paging: forwards to the main-thread Pager (src/incidents/pager-sink.ts).
   pager: async () => (await import('../incidents/pager-sink.js')).createPagerSink,
 }

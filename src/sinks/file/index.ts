@@ -1,0 +1,507 @@
+/**
+ * `type: "file"`: records as lines in files, one file per host (`/var/log/netcons/{host}.log`,
+ * like netconsd's logger modules), per worker (`{thread}`), or one file.
+ *
+ *   write(record) ──► line (text | json) ──► pending lines of its file ──► one write() per batch
+ *     (sync, never      │ bounded: maxQueueBytes per sink instance         │ O_APPEND, whole lines,
+ *      throws)          ▼ full: drop from a failing file first, else         ▼ ≤ 1 MiB per write()
+ *                         the new line (`write_error` / `queue_full`)       rotate (size | interval)
+ *                                                                           → rename → gzip → retention
+ *   write error (ENOSPC, EACCES, EROFS…): logged with the path, the file is closed, its lines stay
+ *   queued and the write is retried with backoff (`retryBackoffMs` doubling to `retryBackoffMaxMs`).
+ *
+ * Several workers, no torn or interleaved lines:
+ * - Each worker has its own sink instance. A host's records always go to the same worker, so a
+ *   per-host (or per-worker) file has exactly one writer, which is also the only one to rotate it.
+ * - A file shared by all workers (no {host}/{address}/{thread} in the path) is opened with
+ *   O_APPEND by each, and each batch of whole lines goes out in one write() of at most 1 MiB.
+ *   On Linux local file systems (ext4, xfs, btrfs, tmpfs) an O_APPEND write holds the inode lock
+ *   for its whole length, so concurrent writes land one after the other, never inside each
+ *   other. POSIX does not promise this and NFS does not do it: use per-host files there.
+ *   netconsd refuses to rotate a shared file itself (see options.ts): use logrotate and SIGHUP.
+ * - `{host}` must name one host: if two senders share a name (a CIDR in the inventory), use
+ *   `{address}` so each file keeps a single writer.
+ *
+ * rotating-file-stream was considered and not used: on a write error it destroys the stream
+ * and the buffered lines with it (no retry), it cannot reopen on SIGHUP, has no retention by
+ * age, and keeps a stream, timers and a history file per file, which does not fit thousands of
+ * per-host files per worker.
+ */
+import { dirname } from 'node:path'
+import type { HealthResult, Sink, SinkContext, SinkFactory, SinkStats } from '../types.js'
+import type { NetconsRecord } from '../../types.js'
+import { NetconsdError } from '../../errors.js'
+import { RateLimitedLog } from '../../log.js'
+import { lineFormatter } from './format.js'
+import { nodeFs, type FileSystem, type WritableFile } from './fs.js'
+import { expandPath, resolveFileOptions, staticDir, type FileSinkOptions, type ResolvedFileOptions } from './options.js'
+import { expired, gzipFile, listRotated, rotateFile } from './rotate.js'
+
+export type { FileSinkOptions } from './options.js'
+export { formatTextLine, formatJsonLine } from './format.js'
+
+/** Largest single write(): whole lines only, small enough to stay one atomic append (see above). */
+export const MAX_WRITE_BYTES = 1024 * 1024
+
+export interface FileSinkStats extends SinkStats {
+  /** Bytes of lines waiting to be written (bounded by `maxQueueBytes`). */
+  queuedBytes: number
+  openFiles: number
+  /** Files whose last write failed (being retried). */
+  failingFiles: number
+  /** Failed write attempts (each is logged with its path, rate-limited). */
+  writeErrors: number
+  rotations: number
+  /** Rotated files removed by retention. */
+  filesRemoved: number
+  lastError: string | null
+}
+
+interface Chunk {
+  buf: Buffer
+  records: number
+  /** The unwritten tail of a line a short write cut: it must be written next, never dropped. */
+  remainder: boolean
+}
+
+class FileWriter {
+  file: WritableFile | null = null
+  size = 0
+  period = 0
+  pending: Chunk[] = []
+  pendingBytes = 0
+  pendingRecords = 0
+  /** Chunks at the head of `pending` being written now (not evictable). */
+  inFlight = 0
+  drain: Promise<void> | null = null
+  failures = 0
+  retryAt = 0
+  retryTimer: NodeJS.Timeout | null = null
+  accepted = 0
+  settled = 0
+  swept = false
+  constructor (readonly path: string) {}
+}
+
+interface Waiter { left: Map<FileWriter, number>, resolve: () => void }
+
+export class FileSink implements Sink {
+  readonly options: Readonly<ResolvedFileOptions>
+  readonly #ctx: SinkContext
+  readonly #fs: FileSystem
+  readonly #format: (rec: NetconsRecord) => string
+  readonly #rl = new RateLimitedLog(10_000)
+  readonly #writers = new Map<string, FileWriter>()
+  /** Writers with an open file, least recently used first. */
+  readonly #open = new Set<FileWriter>()
+  readonly #dirty = new Set<FileWriter>()
+  readonly #dirsMade = new Set<string>()
+  readonly #pathCache = new Map<string, string>()
+  #scheduled = false
+  #waiters: Waiter[] = []
+  #queuedBytes = 0
+  #queuedRecords = 0
+  #sent = 0
+  #retried = 0
+  #writeErrors = 0
+  #rotations = 0
+  #filesRemoved = 0
+  #lastError: string | null = null
+  readonly #dropped: Record<string, number> = { queue_full: 0, write_error: 0, shutdown_deadline: 0, closed: 0 }
+  #background: Promise<void> = Promise.resolve()
+  #sweepTimer: NodeJS.Timeout | null = null
+  #closing = false
+  #deadlineHit = false
+  #closePromise: Promise<void> | null = null
+
+  constructor (options: FileSinkOptions, ctx: SinkContext, fs: FileSystem = nodeFs) {
+    this.options = Object.freeze(resolveFileOptions(options, ctx.sinkId, ctx.configDir, ctx.workerCount))
+    this.#ctx = ctx
+    this.#fs = fs
+    this.#format = lineFormatter(this.options.format)
+    if (this.options.maxAgeDays > 0 || this.options.maxFiles > 0) {
+      // Retention also runs after every rotation; the hourly sweep catches files that stopped
+      // rotating (a host that went quiet) and ages them out.
+      this.#sweepTimer = setInterval(() => { for (const w of this.#writers.values()) this.#retention(w.path) }, 3_600_000)
+      this.#sweepTimer.unref()
+    }
+  }
+
+  // --- Sink ---------------------------------------------------------------------------------
+
+  write (rec: NetconsRecord): void {
+    if (this.#closing) { this.#drop('closed', 1); return }
+    let line: Buffer
+    let path: string
+    try {
+      line = Buffer.from(this.#format(rec))
+      path = this.#pathFor(rec)
+    } catch (err) {
+      this.#drop('encode_error', 1)
+      this.#log('encode', 'error', { err }, 'file sink could not format a record')
+      return
+    }
+    if (this.#queuedBytes + line.length > this.options.maxQueueBytes && !this.#makeRoom(line.length)) {
+      this.#drop('queue_full', 1)
+      return
+    }
+    let w = this.#writers.get(path)
+    if (w === undefined) { w = new FileWriter(path); this.#writers.set(path, w) }
+    w.pending.push({ buf: line, records: 1, remainder: false })
+    w.pendingBytes += line.length
+    w.pendingRecords++
+    w.accepted++
+    this.#queuedBytes += line.length
+    this.#queuedRecords++
+    this.#markDirty(w)
+  }
+
+  flush (): Promise<void> {
+    const left = new Map<FileWriter, number>()
+    for (const w of this.#writers.values()) if (w.settled < w.accepted) left.set(w, w.accepted)
+    if (left.size === 0) return Promise.resolve()
+    const p = new Promise<void>((resolve) => { this.#waiters.push({ left, resolve }) })
+    for (const w of left.keys()) this.#markDirty(w)
+    return p
+  }
+
+  close (deadlineMs: number = this.options.shutdownDeadlineMs): Promise<void> {
+    this.#closePromise ??= this.#doClose(deadlineMs)
+    return this.#closePromise
+  }
+
+  /** SIGHUP: close every file; the next line reopens it (logrotate moved it away meanwhile). */
+  async reopen (): Promise<void> {
+    await Promise.all([...this.#writers.values()].map(async (w) => { await w.drain }))
+    await Promise.all([...this.#open].map(async (w) => { await this.#closeFile(w) }))
+    this.#ctx.logger.info({ sinkId: this.#ctx.sinkId }, 'file sink reopened its files')
+  }
+
+  async health (): Promise<HealthResult> {
+    const dir = staticDir(this.options.path)
+    try {
+      await this.#fs.mkdirp(dir, this.options.dirMode)
+      await this.#fs.probeWritable(dir)
+      return { ok: true }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+      return { ok: false, message: `cannot write to ${dir}: ${code}` }
+    }
+  }
+
+  stats (): FileSinkStats {
+    let failingFiles = 0
+    for (const w of this.#writers.values()) if (w.failures > 0) failingFiles++
+    return {
+      sent: this.#sent,
+      failed: this.#dropped.write_error ?? 0,
+      retried: this.#retried,
+      dropped: { ...this.#dropped },
+      queueDepth: this.#queuedRecords,
+      queuedBytes: this.#queuedBytes,
+      openFiles: this.#open.size,
+      failingFiles,
+      writeErrors: this.#writeErrors,
+      rotations: this.#rotations,
+      filesRemoved: this.#filesRemoved,
+      lastError: this.#lastError
+    }
+  }
+
+  // --- queue --------------------------------------------------------------------------------
+
+  #pathFor (rec: NetconsRecord): string {
+    const key = `${rec.host.name}\0${rec.host.address}`
+    let p = this.#pathCache.get(key)
+    if (p === undefined) {
+      if (this.#pathCache.size >= 10_000) this.#pathCache.clear()
+      p = expandPath(this.options.path, rec, this.#ctx.thread, this.#ctx.sinkId)
+      this.#pathCache.set(key, p)
+    }
+    return p
+  }
+
+  /** Frees room by dropping the oldest lines of files that are failing: one broken file must not stop the others. */
+  #makeRoom (needed: number): boolean {
+    for (const w of this.#writers.values()) {
+      if (w.failures === 0) continue
+      let i = w.inFlight
+      while (this.#queuedBytes + needed > this.options.maxQueueBytes && i < w.pending.length) {
+        const c = w.pending[i]!
+        if (c.remainder) { i++; continue }
+        w.pending.splice(i, 1)
+        this.#unqueue(w, c)
+        this.#drop('write_error', c.records)
+        this.#settle(w, c.records)
+      }
+      if (this.#queuedBytes + needed <= this.options.maxQueueBytes) return true
+    }
+    return false
+  }
+
+  #unqueue (w: FileWriter, c: Chunk): void {
+    w.pendingBytes -= c.buf.length
+    w.pendingRecords -= c.records
+    this.#queuedBytes -= c.buf.length
+    this.#queuedRecords -= c.records
+  }
+
+  #settle (w: FileWriter, n: number): void {
+    if (n <= 0) return
+    w.settled += n
+    if (this.#waiters.length === 0) return
+    this.#waiters = this.#waiters.filter((wt) => {
+      const target = wt.left.get(w)
+      if (target !== undefined && w.settled >= target) wt.left.delete(w)
+      if (wt.left.size > 0) return true
+      wt.resolve()
+      return false
+    })
+  }
+
+  #drop (reason: string, n: number): void {
+    this.#dropped[reason] = (this.#dropped[reason] ?? 0) + n
+    this.#log(`drop:${reason}`, 'warn', { reason, records: n }, 'file sink dropped records')
+  }
+
+  #log (key: string, level: 'warn' | 'error', obj: Record<string, unknown>, msg: string): void {
+    const suppressed = this.#rl.check(key)
+    if (suppressed < 0) return
+    this.#ctx.logger[level]({ sinkId: this.#ctx.sinkId, ...obj, suppressed }, msg)
+  }
+
+  #markDirty (w: FileWriter): void {
+    this.#dirty.add(w)
+    if (this.#scheduled) return
+    this.#scheduled = true
+    // Lines written in the same event-loop turn go out together: one write() per file per turn.
+    setImmediate(() => {
+      this.#scheduled = false
+      const ws = [...this.#dirty]
+      this.#dirty.clear()
+      for (const x of ws) this.#pump(x)
+    })
+  }
+
+  #pump (w: FileWriter): void {
+    if (w.drain !== null || w.pending.length === 0 || this.#deadlineHit) return
+    if (Date.now() < w.retryAt) return // its retry timer will pump it
+    w.drain = this.#drainWriter(w).finally(() => {
+      w.drain = null
+      // Forget idle writers whose file the LRU closed, so thousands of quiet hosts cost nothing.
+      if (w.file === null && w.pending.length === 0 && w.failures === 0) this.#writers.delete(w.path)
+      else if (w.pending.length > 0 && Date.now() >= w.retryAt) this.#markDirty(w)
+    })
+  }
+
+  // --- writing ------------------------------------------------------------------------------
+
+  async #drainWriter (w: FileWriter): Promise<void> {
+    while (w.pending.length > 0 && !this.#deadlineHit && Date.now() >= w.retryAt) {
+      let n = 0
+      let bytes = 0
+      let records = 0
+      while (n < w.pending.length && (n === 0 || bytes + w.pending[n]!.buf.length <= MAX_WRITE_BYTES)) {
+        bytes += w.pending[n]!.buf.length
+        records += w.pending[n]!.records
+        n++
+      }
+      const chunks = w.pending.slice(0, n)
+      const buf = n === 1 ? chunks[0]!.buf : Buffer.concat(chunks.map((c) => c.buf), bytes)
+      if (w.failures > 0) this.#retried += records
+      w.inFlight = n
+      let written = 0
+      try {
+        await this.#ensureOpen(w)
+        await this.#maybeRotate(w, buf.length)
+        while (written < buf.length) {
+          const { bytesWritten } = await w.file!.write(buf, written, buf.length - written)
+          if (bytesWritten <= 0) throw Object.assign(new Error('write() wrote nothing'), { code: 'EIO' })
+          written += bytesWritten
+          w.size += bytesWritten
+        }
+        w.inFlight = 0
+        w.pending.splice(0, n)
+        for (const c of chunks) this.#unqueue(w, c)
+        this.#sent += records
+        w.failures = 0
+        this.#settle(w, records)
+      } catch (err) {
+        w.inFlight = 0
+        if (written > 0) this.#partial(w, chunks, written)
+        await this.#failed(w, err)
+        return
+      }
+    }
+  }
+
+  /** A short write (disk filled mid-way): complete lines count as written, the cut line's tail goes first next time. */
+  #partial (w: FileWriter, chunks: Chunk[], written: number): void {
+    let off = 0
+    let done = 0
+    for (const c of chunks) {
+      if (off + c.buf.length > written) break
+      off += c.buf.length
+      done++
+    }
+    const full = w.pending.splice(0, done)
+    let records = 0
+    for (const c of full) { this.#unqueue(w, c); records += c.records }
+    this.#sent += records
+    this.#settle(w, records)
+    const cut = w.pending[0]
+    if (cut !== undefined && written > off) {
+      const tail = cut.buf.subarray(written - off)
+      this.#queuedBytes -= cut.buf.length - tail.length
+      w.pendingBytes -= cut.buf.length - tail.length
+      w.pending[0] = { buf: tail, records: cut.records, remainder: true }
+    }
+  }
+
+  async #failed (w: FileWriter, err: unknown): Promise<void> {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error'
+    this.#writeErrors++
+    w.failures++
+    const base = Math.min(this.options.retryBackoffMaxMs, this.options.retryBackoffMs * 2 ** Math.min(w.failures - 1, 30))
+    const delay = Math.round(base / 2 + Math.random() * base / 2)
+    w.retryAt = Date.now() + delay
+    const error = new NetconsdError('NETCONSD_ERR_SINK_SEND', `cannot write ${w.path}: ${code}`, { path: w.path, errno: code }, { cause: err })
+    this.#lastError = error.message
+    this.#log(`write:${w.path}:${code}`, 'error', { err: error, path: w.path, errno: code, retryInMs: delay, pendingRecords: w.pendingRecords },
+      'file sink write failed; lines kept and retried')
+    // Close the file: the retry opens it again, which picks up a re-created directory, a
+    // remounted file system or fixed permissions.
+    await this.#closeFile(w)
+    if (w.retryTimer !== null) clearTimeout(w.retryTimer)
+    w.retryTimer = setTimeout(() => { w.retryTimer = null; this.#pump(w) }, delay)
+    w.retryTimer.unref()
+  }
+
+  async #ensureOpen (w: FileWriter): Promise<void> {
+    if (w.file !== null) {
+      this.#open.delete(w)
+      this.#open.add(w)
+      return
+    }
+    while (this.#open.size >= this.options.maxOpenFiles) {
+      const lru = [...this.#open].find((x) => x.drain === null || x === w) ?? this.#open.values().next().value
+      if (lru === undefined) break
+      await this.#closeFile(lru)
+      if (lru.pending.length === 0 && lru.drain === null && lru.failures === 0) this.#writers.delete(lru.path)
+    }
+    const dir = dirname(w.path)
+    if (!this.#dirsMade.has(dir)) {
+      await this.#fs.mkdirp(dir, this.options.dirMode)
+      if (this.#dirsMade.size >= 10_000) this.#dirsMade.clear()
+      this.#dirsMade.add(dir)
+    }
+    let file: WritableFile
+    try {
+      file = await this.#fs.openAppend(w.path, this.options.fileMode)
+    } catch (err) {
+      // The directory may have been removed since (logrotate olddir, an operator): make it again next time.
+      this.#dirsMade.delete(dir)
+      throw err
+    }
+    const st = await file.stat()
+    w.file = file
+    w.size = st.size
+    if (this.options.rotateIntervalMs > 0) w.period = Math.floor((st.size > 0 ? st.mtimeMs : Date.now()) / this.options.rotateIntervalMs)
+    this.#open.add(w)
+    if (!w.swept && (this.options.maxFileBytes > 0 || this.options.rotateIntervalMs > 0)) {
+      // First open in this process: leftovers of an earlier run (uncompressed, expired) are handled now.
+      w.swept = true
+      this.#retention(w.path)
+    }
+  }
+
+  async #closeFile (w: FileWriter): Promise<void> {
+    const f = w.file
+    w.file = null
+    this.#open.delete(w)
+    if (f !== null) {
+      try { await f.close() } catch { /* nothing left to lose: every write already returned */ }
+    }
+  }
+
+  async #maybeRotate (w: FileWriter, incoming: number): Promise<void> {
+    const { maxFileBytes, rotateIntervalMs } = this.options
+    if (maxFileBytes === 0 && rotateIntervalMs === 0) return
+    const now = Date.now()
+    const period = rotateIntervalMs > 0 ? Math.floor(now / rotateIntervalMs) : 0
+    // A batch larger than maxFileBytes still goes into a fresh file whole: lines are never split.
+    const bySize = maxFileBytes > 0 && w.size > 0 && w.size + incoming > maxFileBytes
+    const byTime = rotateIntervalMs > 0 && w.size > 0 && period !== w.period
+    if (!bySize && !byTime) { w.period = period; return }
+    await this.#closeFile(w)
+    const rotated = await rotateFile(this.#fs, w.path, now)
+    this.#rotations++
+    this.#ctx.logger.info({ sinkId: this.#ctx.sinkId, path: w.path, rotated, reason: bySize ? 'size' : 'time' }, 'file sink rotated a file')
+    await this.#ensureOpen(w)
+    w.period = period
+    this.#background = this.#background.then(async () => {
+      if (this.options.compress) {
+        try { await gzipFile(this.#fs, rotated, this.options.fileMode) } catch (err) {
+          this.#log(`gzip:${rotated}`, 'warn', { err, path: rotated }, 'file sink could not compress a rotated file (kept uncompressed)')
+        }
+      }
+      await this.#applyRetention(w.path)
+    })
+  }
+
+  /** Queues a retention pass (and compression of leftovers) for one live file. */
+  #retention (live: string): void {
+    this.#background = this.#background.then(async () => {
+      const { files, tmp } = await listRotated(this.#fs, live)
+      for (const t of tmp) await this.#fs.unlink(t).catch(() => {})
+      if (this.options.compress) {
+        for (const f of files) {
+          if (f.compressed) continue
+          try { await gzipFile(this.#fs, f.path, this.options.fileMode) } catch { /* retried next sweep */ }
+        }
+      }
+      await this.#applyRetention(live)
+    })
+  }
+
+  async #applyRetention (live: string): Promise<void> {
+    if (this.options.maxFiles === 0 && this.options.maxAgeDays === 0) return
+    const { files } = await listRotated(this.#fs, live)
+    for (const f of expired(files, this.options, Date.now())) {
+      try {
+        await this.#fs.unlink(f.path)
+        this.#filesRemoved++
+      } catch (err) {
+        this.#log(`retention:${live}`, 'warn', { err, path: f.path }, 'file sink could not remove an old rotated file')
+      }
+    }
+  }
+
+  async #doClose (deadlineMs: number): Promise<void> {
+    this.#closing = true
+    if (this.#sweepTimer !== null) clearInterval(this.#sweepTimer)
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, deadlineMs) })
+    // Failing files retry right away once more instead of waiting out their backoff.
+    for (const w of this.#writers.values()) {
+      if (w.retryTimer !== null) { clearTimeout(w.retryTimer); w.retryTimer = null }
+      w.retryAt = 0
+    }
+    await Promise.race([this.flush(), deadline])
+    clearTimeout(timer)
+    this.#deadlineHit = true
+    await Promise.race([Promise.all([...this.#writers.values()].map(async (w) => { await w.drain })), new Promise((resolve) => setTimeout(resolve, 1000).unref())])
+    for (const w of this.#writers.values()) {
+      if (w.retryTimer !== null) { clearTimeout(w.retryTimer); w.retryTimer = null }
+      const n = w.pendingRecords
+      for (const c of w.pending) this.#unqueue(w, c)
+      w.pending = []
+      if (n > 0) { this.#drop('shutdown_deadline', n); this.#settle(w, n) }
+    }
+    await Promise.all([...this.#open].map(async (w) => { await this.#closeFile(w) }))
+    // Compression of a just-rotated file may take a while; an unfinished one is redone next start.
+    await Promise.race([this.#background, new Promise((resolve) => setTimeout(resolve, Math.max(100, deadlineMs)).unref())])
+  }
+}
+
+export const createFileSink: SinkFactory<FileSinkOptions> = (options, ctx) => new FileSink(options, ctx)
