@@ -20,6 +20,7 @@
  */
 
 const BSLASH = 0x5c
+const u8IndexOf = Uint8Array.prototype.indexOf
 const NL = 0x0a
 const EQ = 0x3d
 const SPACE = 0x20
@@ -35,17 +36,27 @@ function hexVal (c: number | undefined): number {
 
 /** Index of the first `\n` in src[start, end), or -1. */
 export function findNewline (src: Uint8Array, start: number, end: number): number {
-  const i = src.indexOf(NL, start)
-  return i >= 0 && i < end ? i : -1
+  return indexOfByte(src, NL, start, end)
+}
+
+/**
+ * Copies src[start, end) into a new Buffer. Cheaper than Buffer.copyBytesFrom / subarray for the
+ * short records of the hot path: one pooled allocation and a plain Uint8Array view (a Buffer view
+ * would construct a FastBuffer).
+ */
+export function copyBytes (src: Uint8Array, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start)
+  out.set(new Uint8Array(src.buffer, src.byteOffset + start, end - start))
+  return out
 }
 
 /**
  * Copies src[start, end) into a new Buffer, turning every complete `\xNN` into the byte NN.
- * Incomplete escapes are kept literally. Never throws.
+ * Incomplete escapes are kept literally. Never throws. `first` may give the index of the first
+ * backslash when the caller already knows it (-1 = none in the range).
  */
-export function unescapeBytes (src: Uint8Array, start: number, end: number): Buffer {
-  const first = src.indexOf(BSLASH, start)
-  if (first < 0 || first >= end) return Buffer.copyBytesFrom(src, start, end - start)
+export function unescapeBytes (src: Uint8Array, start: number, end: number, first: number = indexOfByte(src, BSLASH, start, end)): Buffer {
+  if (first < 0) return copyBytes(src, start, end)
   const out = Buffer.allocUnsafe(end - start)
   let o = 0
   for (let i = start; i < first; i++) out[o++] = src[i]!
@@ -65,6 +76,12 @@ export function unescapeBytes (src: Uint8Array, start: number, end: number): Buf
     i++
   }
   return out.subarray(0, o)
+}
+
+/** Index of byte `c` in src[start, end), or -1 (a JS loop: faster than Buffer#indexOf for short ranges). */
+function indexOfByte (src: Uint8Array, c: number, start: number, end: number): number {
+  for (let i = start; i < end; i++) if (src[i] === c) return i
+  return -1
 }
 
 function isKernelKey (src: Uint8Array, start: number, end: number): boolean {
@@ -116,11 +133,15 @@ export interface DecodedBody {
 
 /** Splits at the first `\n`, unescapes the text, parses the dictionary. */
 export function decodeExtendedBody (src: Uint8Array, start: number, end: number): DecodedBody {
-  const nl = findNewline(src, start, end)
+  // Native TypedArray#indexOf beats a JS byte loop, and Buffer#indexOf (extra argument checks).
+  let nl = u8IndexOf.call(src, NL, start)
+  if (nl >= end) nl = -1
   const textEnd = nl < 0 ? end : nl
-  const raw = unescapeBytes(src, start, textEnd)
+  let bs = u8IndexOf.call(src, BSLASH, start)
+  if (bs >= textEnd) bs = -1
+  const raw = unescapeBytes(src, start, textEnd, bs)
   const dict = nl < 0 || nl + 1 >= end ? [] : parseDict(src, nl + 1, end)
-  return { text: raw.toString(), raw, dict }
+  return { text: raw.toString('utf8', 0, raw.length), raw, dict }
 }
 
 /**

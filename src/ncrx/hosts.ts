@@ -22,7 +22,7 @@
  */
 import type { NcrxConfig } from '../config/types.js'
 import type { HostInfo, NetconsRecord } from '../types.js'
-import { decodeExtendedBody, legacyTsUsec } from './decode.js'
+import { copyBytes, decodeExtendedBody, legacyTsUsec } from './decode.js'
 import { type HeldMsg, Ncrx, type NcrxCounters, DropReason, newNcrxCounters } from './ncrx.js'
 import { Kind, MALFORMED_REASONS, ParsedHeader, parseDatagram } from './parse.js'
 
@@ -195,7 +195,11 @@ export class HostTable {
     let top = heap[0]
     while (top !== undefined && top.due <= nowMono) {
       top.runTimers(nowMono)
-      this.#reschedule(top, top.deadline())
+      let d = top.deadline()
+      // A host's deadline is always in the future once its due work ran; should that ever not
+      // hold, look again next millisecond rather than spin here forever.
+      if (d <= nowMono) d = nowMono + 1
+      this.#reschedule(top, d)
       top = heap[0]
     }
     if (this.#nextGcAt >= 0 && nowMono >= this.#nextGcAt) this.#gc(nowMono)
@@ -310,7 +314,7 @@ export class HostTable {
   }
 
   #emitLegacy (host: HostState, payload: Uint8Array, nowReal: number, srcPort: number): void {
-    const raw = Buffer.copyBytesFrom(payload)
+    const raw = copyBytes(payload, 0, payload.length)
     host.delivered++
     this._emitRecord({
       kind: 'log',
@@ -323,7 +327,7 @@ export class HostTable {
       facility: 0,
       level: null,
       tsUsec: legacyTsUsec(payload),
-      text: raw.toString(),
+      text: raw.toString('utf8', 0, raw.length),
       raw,
       dict: [],
       release: null,

@@ -29,6 +29,7 @@
  */
 import type { NcrxConfig } from '../config/types.js'
 import type { ParsedHeader } from './parse.js'
+import { copyBytes } from './decode.js'
 
 /** netconsd's parameters (spec §4.1) plus our memory bounds. */
 export const defaultNcrxConfig: Readonly<NcrxConfig> = Object.freeze({
@@ -302,7 +303,7 @@ export abstract class Ncrx {
       for (let i = 0; i < n; i++) if (cached[i] !== payload[h.releaseStart + i]) { same = false; break }
       if (same) return this.#releaseStr!
     }
-    const b = Buffer.copyBytesFrom(payload, h.releaseStart, n)
+    const b = copyBytes(payload, h.releaseStart, h.releaseEnd)
     this.#releaseBytes = b
     this.#releaseStr = b.toString('latin1')
     return this.#releaseStr
@@ -459,7 +460,7 @@ export abstract class Ncrx {
     let m: HeldMsg
     const bodyLen = len - h.bodyStart
     if (h.fragTotal < 0) {
-      m = new HeldMsg(h.seq, Buffer.copyBytesFrom(payload, h.bodyStart, bodyLen))
+      m = new HeldMsg(h.seq, copyBytes(payload, h.bodyStart, h.bodyStart + bodyLen))
     } else {
       m = new HeldMsg(h.seq, Buffer.alloc(h.fragTotal))
       m.bits = new Uint8Array((h.fragTotal + 7) >> 3)

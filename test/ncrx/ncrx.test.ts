@@ -414,3 +414,17 @@ test('property: a record split at any offsets (inside \\xNN escapes too), in any
       assert.deepEqual(s.dict, [['SUBSYSTEM', 'net'], ['DEVICE', 'n2'], ['foo', 'bar']])
     }), { numRuns: 300 })
 })
+
+test('after a reset, one stray packet of the old stream does not reset the new stream again', () => {
+  const h = harness()
+  for (let s = 1000; s <= 1004; s++) h.send(ext(s, `old${s}`), s - 1000)
+  let t = 60_000
+  for (let s = 0; s <= 20; s++) { h.send(ext(s, `new${s}`), t); t += 10 }
+  assert.equal(h.table.counters.resets, 1)
+  h.send(ext(1005, 'straggler from the old boot'), t)
+  h.send(ext(21, 'new21'), t + 1)
+  h.table.runTimers(t + 500)
+  assert.equal(h.table.counters.resets, 1)
+  assert.deepEqual(h.recs.filter((r) => r.oos).map((r) => r.seq), [1005])
+  assert.deepEqual(h.recs.filter((r) => !r.oos).slice(-3).map((r) => r.seq), [19, 20, 21])
+})
