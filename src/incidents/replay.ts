@@ -50,16 +50,22 @@ export async function replayCapture (file: string, opts: ReplayOptions): Promise
   let now = 0
   let datagrams = 0
   let epochOffset: number | null = null
+  // Runs each stage's timers up to `t` in deadline order. A deadline that does not move after
+  // its timers ran would loop forever: stop at it (and let the clock jump) instead.
+  const drain = (stage: { nextDeadline: () => number, runTimers: (now: number) => void }, t: number): void => {
+    let d = stage.nextDeadline()
+    while (d <= t) {
+      now = Math.max(now, d)
+      stage.runTimers(now)
+      const next = stage.nextDeadline()
+      if (next <= d) break
+      d = next
+    }
+  }
   const tick = (t: number): void => {
-    while (table.nextDeadline() <= t) {
-      now = table.nextDeadline()
-      table.runTimers(now)
-    }
-    while (detector.nextDeadline() <= t) {
-      now = detector.nextDeadline()
-      detector.runTimers(now)
-    }
-    now = t
+    drain(table, t)
+    drain(detector, t)
+    now = Math.max(now, t)
   }
   for await (const d of reader) {
     datagrams++

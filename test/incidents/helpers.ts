@@ -84,12 +84,13 @@ export function newRun (config: Partial<IncidentsConfig> = {}): Run {
     emit: (rec) => { records.push(rec); detector.observe(rec, now) }
   })
   const advance = (t: number): void => {
-    for (;;) {
+    for (let guard = 0; ; guard++) {
       const d = Math.min(table.nextDeadline(), detector.nextDeadline())
       if (d > t) break
-      now = d
-      table.runTimers(d)
-      detector.runTimers(d)
+      if (guard > 100_000) throw new Error(`timers stuck at ${d}`)
+      now = Math.max(now, d)
+      table.runTimers(now)
+      detector.runTimers(now)
     }
     now = Math.max(now, t)
   }
