@@ -104,6 +104,9 @@ export class Metrics {
   readonly #resets: Counter<string>
   readonly #incomplete: Counter<string>
   readonly #messagesDropped: Counter<string>
+  readonly #fragments: Counter<string>
+  readonly #hostsSeen: Counter<string>
+  readonly #hostsForgotten: Counter<string>
   readonly #hostLost: Counter<string>
   readonly #hostDuplicates: Counter<string>
   readonly #hostOos: Counter<string>
@@ -153,10 +156,14 @@ export class Metrics {
     this.#resets = counter('netconsd_stream_resets_total', 'Per-host stream resets (reboot, or too many out-of-sequence messages).')
     this.#incomplete = counter('netconsd_messages_incomplete_total', 'Fragmented messages delivered with fragments missing.')
     this.#messagesDropped = counter('netconsd_messages_dropped_total', 'Messages or fragments discarded by ncrx, by reason.', ['reason'])
+    this.#fragments = counter('netconsd_ncrx_fragments_total', 'Extended datagrams carrying an ncfrag fragment.')
+    this.#hostsSeen = counter('netconsd_ncrx_hosts_created_total', 'Per-host ncrx states created (a host forgotten and seen again counts again).')
+    this.#hostsForgotten = counter('netconsd_ncrx_hosts_forgotten_total', 'Hosts forgotten by the idle-host GC.')
     gauge('netconsd_ncrx_hosts', 'Hosts tracked, per worker.', ['worker'], (g) => { this.#perSource(g, (s) => s.ncrx?.hosts) })
     gauge('netconsd_ncrx_held_messages', 'Messages held in reorder windows and fragment buffers, per worker.', ['worker'], (g) => { this.#perSource(g, (s) => s.ncrx?.heldMessages) })
     gauge('netconsd_ncrx_held_bytes', 'Bytes of held messages, per worker.', ['worker'], (g) => { this.#perSource(g, (s) => s.ncrx?.heldBytes) })
     gauge('netconsd_worker_queue_depth', 'Datagrams waiting in a worker\'s input queue.', ['worker'], (g) => { this.#perSource(g, (s) => s.queueDepth) })
+    gauge('netconsd_worker_queue_bytes', 'Bytes of the datagrams waiting in a worker\'s input queue.', ['worker'], (g) => { this.#perSource(g, (s) => s.queueBytes) })
 
     // Per host (capped).
     this.#hostLost = counter('netconsd_host_messages_lost_total', 'Lost messages per host (hosts beyond the series cap are summed as host="other").', ['host'])
@@ -263,6 +270,9 @@ export class Metrics {
       emit('ncrx.resets', ncrx.resets, inc(this.#resets))
       emit('ncrx.incomplete', ncrx.incomplete, inc(this.#incomplete))
       each('ncrx.drops', ncrx.drops, this.#messagesDropped, (reason) => ({ reason }))
+      if (ncrx.fragments !== undefined) emit('ncrx.fragments', ncrx.fragments, inc(this.#fragments))
+      if (ncrx.hostsSeen !== undefined) emit('ncrx.hostsSeen', ncrx.hostsSeen, inc(this.#hostsSeen))
+      if (ncrx.hostsForgotten !== undefined) emit('ncrx.hostsForgotten', ncrx.hostsForgotten, inc(this.#hostsForgotten))
     }
     each('rules', snap.rules, this.#ruleMatches, (rule) => ({ rule }))
     each('incidents', snap.incidents, this.#incidents, (type) => ({ type }))

@@ -47,6 +47,8 @@ export interface NcrxCounters {
   datagrams: number
   /** Messages parsed as extended netconsole. */
   extended: number
+  /** Extended datagrams carrying `ncfrag` (optional). */
+  fragments?: number
   /** Messages handled as legacy (plain text) netconsole. */
   legacy: number
   /** Datagrams that could not be parsed, by reason. */
@@ -64,6 +66,10 @@ export interface NcrxCounters {
   incomplete: number
   /** Messages or fragments discarded, by reason (`host_evicted`, `held_bytes_cap`, `message_too_big`, ...). */
   drops: Record<string, number>
+  /** Host states created; a host forgotten and seen again counts again (optional). */
+  hostsSeen?: number
+  /** Hosts forgotten by idle GC (optional). */
+  hostsForgotten?: number
   /** Hosts currently tracked (gauge). */
   hosts: number
   /** Messages held in reorder windows and fragment buffers (gauge). */
@@ -122,8 +128,10 @@ export interface WorkerSnapshot {
   sinks?: Record<string, SinkSnapshot>
   /** Incidents detected, by incident type (`oops`, `panic`, ...). */
   incidents?: Record<string, number>
-  /** Datagrams (or batches' datagrams) waiting in this worker's input queue (gauge). */
+  /** Datagrams waiting in this worker's input queue (gauge). */
   queueDepth?: number
+  /** Bytes of the datagrams waiting in this worker's input queue (gauge). */
+  queueBytes?: number
 }
 
 /** All-zero ncrx counters, for producers that build snapshots incrementally. */

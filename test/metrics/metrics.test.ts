@@ -42,6 +42,15 @@ test('counters are the sum over workers of each worker\'s cumulative values', as
   assert.equal(s.get('netconsd_messages_lost_total'), 1)
 })
 
+test('the ncrx layer\'s own counters object (a superset) can be passed as it is', async () => {
+  const m = new Metrics({ processMetrics: false })
+  m.update(0, { ncrx: { ...ncrx({ datagrams: 3 }), fragments: 2, hostsSeen: 5, hostsForgotten: 1, somethingNew: 7 } as NcrxCounters })
+  const s = await scrape(m)
+  assert.equal(s.get('netconsd_ncrx_fragments_total'), 2)
+  assert.equal(s.get('netconsd_ncrx_hosts_created_total'), 5)
+  assert.equal(s.get('netconsd_ncrx_hosts_forgotten_total'), 1)
+})
+
 test('a snapshot adds only the increase since the same source\'s previous one', async () => {
   const m = new Metrics({ processMetrics: false })
   m.update(0, { incarnation: 1, ncrx: ncrx({ datagrams: 10 }) })
@@ -82,7 +91,7 @@ test('ingest and admission drops share one family, labelled by stage and reason'
 
 test('gauges come from the latest snapshot per worker and disappear when the worker is retired', async () => {
   const m = new Metrics({ processMetrics: false })
-  m.update(0, { ncrx: ncrx({ datagrams: 9, hosts: 3, heldMessages: 4, heldBytes: 400 }), queueDepth: 11 })
+  m.update(0, { ncrx: ncrx({ datagrams: 9, hosts: 3, heldMessages: 4, heldBytes: 400 }), queueDepth: 11, queueBytes: 1100 })
   m.update(1, { ncrx: ncrx({ hosts: 5 }), queueDepth: 0 })
   m.update(0, { ncrx: ncrx({ datagrams: 9, hosts: 2, heldMessages: 0, heldBytes: 0 }), queueDepth: 1 })
   let s = await scrape(m)
@@ -90,6 +99,7 @@ test('gauges come from the latest snapshot per worker and disappear when the wor
   assert.equal(s.get('netconsd_ncrx_hosts{worker="1"}'), 5)
   assert.equal(s.get('netconsd_ncrx_held_bytes{worker="0"}'), 0)
   assert.equal(s.get('netconsd_worker_queue_depth{worker="0"}'), 1)
+  assert.equal(s.get('netconsd_worker_queue_bytes{worker="0"}'), undefined, 'the latest snapshot had none')
   m.retire(1)
   s = await scrape(m)
   assert.equal(s.get('netconsd_ncrx_hosts{worker="1"}'), undefined)
