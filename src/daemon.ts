@@ -85,7 +85,9 @@ export class Daemon {
         const first = await this.#spawn(0, c.listen.port)
         this.#boundPort = first.boundPort ?? c.listen.port
         this.#recvBufferBytes = first.recvBufferBytes ?? 0
-        await Promise.all(Array.from({ length: c.workers.count - 1 }, async (_, i) => await this.#spawn(i + 1, this.#boundPort)))
+        // One after another: the kernel numbers SO_REUSEPORT sockets in bind order, and the
+        // address-steering filter sends host h to socket jhash2(h) % W, which must be worker W's.
+        for (let i = 1; i < c.workers.count; i++) await this.#spawn(i, this.#boundPort)
       } else {
         await Promise.all(Array.from({ length: c.workers.count }, async (_, i) => await this.#spawn(i, c.listen.port)))
         this.#ingest = new JsIngest({
@@ -118,9 +120,9 @@ export class Daemon {
     if (want === 'js') return 'js'
     let reason = 'not built'
     try {
-      const { loadNative } = await import('./ingest/native.js')
-      const r = loadNative()
-      if (r !== null) return 'native'
+      const { loadNative, nativeUnavailableReason } = await import('./ingest/native.js')
+      if (loadNative() !== null) return 'native'
+      reason = nativeUnavailableReason() ?? reason
     } catch (err) {
       reason = (err as Error).message
     }

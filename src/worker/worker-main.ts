@@ -29,7 +29,7 @@ const pipeline = new Pipeline({
   onIncident: (record) => { if (record.kind === 'incident') post({ type: 'incident', record }) }
 })
 
-let native: { close: () => void, recvBufferBytes: number, boundPort: number, kernelDrops: () => number | null } | undefined
+let native: import('../ingest/native.js').NativeSocket | undefined
 let statsTimer: NodeJS.Timeout | undefined
 
 function hosts (): HostStat[] {
@@ -47,7 +47,9 @@ async function start (): Promise<void> {
         port: l.port,
         recvBufferBytes: l.recvBufferBytes,
         reusePort: true,
-        batchSize: data.config.workers.batchSize
+        batchSize: data.config.workers.batchSize,
+        // Same host → same worker as the JS path, whatever source port the host uses.
+        steerGroupSize: data.workerCount
       }, (b) => pipeline.receiveBatch(b))
       post({ type: 'ready', receivePath: 'native', recvBufferBytes: native.recvBufferBytes, boundPort: native.boundPort })
     } else {
@@ -85,6 +87,8 @@ port.on('message', (m: ToWorker) => {
       break
     case 'shutdown':
       if (statsTimer !== undefined) clearInterval(statsTimer)
+      // Take what the kernel still holds for this socket before closing it.
+      native?.drain()
       native?.close()
       void pipeline.shutdown(m.deadlineMs).then((snapshot) => {
         post({ type: 'closed', snapshot, hosts: hosts() })

@@ -35,7 +35,9 @@ test('SIGHUP reloads a good config under traffic without loss and keeps the runn
   try {
     await waitFor(() => /"msg":"Listening\."/.test(stderr), 10_000, 'daemon listening')
     const port = Number(/"port":(\d+),"recvBufferBytes"/.exec(stderr)![1])
-    const lines = (): Array<Record<string, any>> => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+    const all = (): Array<Record<string, any>> => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+    // Log records only: lifecycle events (new_host) are routed too.
+    const lines = (): Array<Record<string, any>> => all().filter((l) => l.kind === 'log')
 
     const traffic = blast({ hosts: 8, count: 400, rate: 2000, target: '127.0.0.1', port, size: 80 })
     await waitFor(() => lines().length > 200, 10_000, 'traffic before reload')
@@ -54,6 +56,7 @@ test('SIGHUP reloads a good config under traffic without loss and keeps the runn
     assert.match(stderr, /no-such-sink/, 'the refusal names the unknown sink')
 
     const got = lines()
+    assert.equal(all().filter((l) => l.kind === 'event' && l.event?.type === 'new_host').length, 8, 'one new_host event per host')
     assert.equal(got.length, sent.records, 'nothing lost or repeated across two reloads')
     assert.equal(after, sent.records)
     const byHost = new Map<string, number[]>()

@@ -12,7 +12,8 @@ import { fixturesDir } from './paths.js'
 import { loadNative } from '../../src/ingest/native.js'
 
 /** Receive paths to run the daemon suites on: both where the native addon is built. */
-export const receivePaths: Array<'native' | 'js'> = loadNative() !== null ? ['native', 'js'] : ['js']
+// NETCONSD_REQUIRE_NATIVE=1 (CI) runs the native path even when the addon failed to load, so that fails loudly.
+export const receivePaths: Array<'native' | 'js'> = loadNative() !== null || process.env.NETCONSD_REQUIRE_NATIVE === '1' ? ['native', 'js'] : ['js']
 
 export const collectModule = join(fixturesDir, 'modules', 'collect-to-file.mjs')
 
