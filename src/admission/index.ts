@@ -103,14 +103,14 @@ export class Admission {
   }
 
   /** Rate limit only, when the caller already knows the level (e.g. after parsing). Counted. */
-  rateLimit (src: string, level: number | null, isPanicText: boolean | (() => boolean), nowMs: number): boolean {
+  rateLimit (src: string, level: number | null | (() => number | null), isPanicText: boolean | (() => boolean), nowMs: number): boolean {
     return !this.#rateLimitOn || this.#limiter.rateLimit(src, level, isPanicText, nowMs)
   }
 
   /**
    * Both checks for one datagram: `src` is its sender (as formatted by `formatAddress`), the
-   * payload is `data[off, off+len)`. The level is peeked from the header only when rate limiting
-   * is on, and the payload is scanned for a panic only when the source is over its rate.
+   * payload is `data[off, off+len)`. The header (for the level) and the payload (for a panic)
+   * are only looked at when the source is over its rate.
    */
   admitDatagram (src: string, data: Uint8Array, off: number, len: number, nowMs: number): AdmissionVerdict {
     if (!this.#filter.passThrough) {
@@ -118,7 +118,7 @@ export class Admission {
       if (v !== 'allow') return v
     }
     if (!this.#rateLimitOn) return 'ok'
-    const ok = this.#limiter.rateLimit(src, peekLevel(data, off, len), () => containsPanic(data, off, len), nowMs)
+    const ok = this.#limiter.rateLimit(src, () => peekLevel(data, off, len), () => containsPanic(data, off, len), nowMs)
     return ok ? 'ok' : 'rate_limited'
   }
 

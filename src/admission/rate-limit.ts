@@ -70,10 +70,10 @@ export class RateLimiter {
 
   /**
    * Takes a token for `src`. True = admit. `level` is the syslog level (null when unknown, as
-   * for legacy text). `isPanicText` may be a function: it is only called when the source is
-   * over its rate, so the hot path never scans the payload.
+   * for legacy text). Both `level` and `isPanicText` may be functions: they are only called when
+   * the source is over its rate, so the hot path never looks at the payload.
    */
-  rateLimit (src: string, level: number | null, isPanicText: boolean | (() => boolean), nowMs: number): boolean {
+  rateLimit (src: string, level: number | null | (() => number | null), isPanicText: boolean | (() => boolean), nowMs: number): boolean {
     let b = this.#buckets.get(src)
     if (b === undefined) {
       b = { tokens: this.#burst, lastMs: nowMs }
@@ -90,7 +90,8 @@ export class RateLimiter {
       b.tokens -= 1
       return true
     }
-    const exempt = (level !== null && level <= this.#exemptMaxLevel) ||
+    const lvl = typeof level === 'function' ? level() : level
+    const exempt = (lvl !== null && lvl <= this.#exemptMaxLevel) ||
       (this.#exemptPanics && (typeof isPanicText === 'function' ? isPanicText() : isPanicText))
     if (exempt) {
       b.tokens = Math.max(-this.#burst, b.tokens - 1)

@@ -39,14 +39,18 @@ test('emergency-level messages and panics are admitted over the rate, counted as
   assert.equal(rl.rateLimit('h', 6, false, 4000), true)
 })
 
-test('the panic check is only evaluated when the source is over its rate', () => {
+test('the level and panic checks are only evaluated when the source is over its rate', () => {
   const rl = new RateLimiter({ ratePerSec: 1, burst: 1 })
   let calls = 0
+  let levelCalls = 0
   const isPanic = (): boolean => { calls++; return false }
-  rl.rateLimit('h', null, isPanic, 0)
-  assert.equal(calls, 0)
-  rl.rateLimit('h', null, isPanic, 0)
+  const level = (): number => { levelCalls++; return 6 }
+  assert.equal(rl.rateLimit('h', level, isPanic, 0), true)
+  assert.equal(calls + levelCalls, 0)
+  assert.equal(rl.rateLimit('h', level, isPanic, 0), false)
   assert.equal(calls, 1)
+  assert.equal(levelCalls, 1)
+  assert.equal(rl.rateLimit('h', () => 0, isPanic, 0), true, 'a lazily found emergency is exempt')
 })
 
 test('exemptMaxLevel -1 exempts no level; exemptPanics false exempts no panic', () => {
