@@ -20,6 +20,29 @@ export interface Readiness {
   reasons: string[]
 }
 
+export interface ReadinessInput {
+  /** Listen sockets bound (JS path) or every native worker reported its socket. */
+  socketsBound: boolean
+  workers: ReadonlyArray<{ thread: number, ready: boolean }>
+  /** Latest sink health per sink id (from `Sink.health()`), merged over workers. */
+  sinks?: Readonly<Record<string, { ok: boolean, message?: string }>>
+  /** Shutting down: not ready, so load balancers move traffic away first. */
+  stopping?: boolean
+}
+
+/** The daemon's readiness rule, as a pure function: every reason it is not ready. */
+export function readiness (i: ReadinessInput): Readiness {
+  const reasons: string[] = []
+  if (i.stopping === true) reasons.push('shutting down')
+  if (!i.socketsBound) reasons.push('UDP socket not bound')
+  if (i.workers.length === 0) reasons.push('no workers')
+  for (const w of i.workers) if (!w.ready) reasons.push(`worker ${w.thread} not running`)
+  for (const [id, h] of Object.entries(i.sinks ?? {})) {
+    if (!h.ok) reasons.push(`sink ${id} unhealthy${h.message !== undefined ? `: ${h.message}` : ''}`)
+  }
+  return { ok: reasons.length === 0, reasons }
+}
+
 export interface MetricsServerOptions {
   /** `host:port`, `[v6]:port`, `:port` or `port`; without a host it binds to 127.0.0.1. */
   listen: string

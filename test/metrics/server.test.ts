@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
 import { Metrics } from '../../src/metrics/metrics.js'
-import { startMetricsServer, parseListen, isLoopback, type Readiness } from '../../src/metrics/server.js'
+import { startMetricsServer, parseListen, isLoopback, readiness, type Readiness } from '../../src/metrics/server.js'
 
 interface Reply { status: number, headers: Record<string, string | string[] | undefined>, body: string }
 
@@ -91,4 +91,15 @@ test('a bare port listens on loopback only', async (t) => {
   const srv = await startMetricsServer({ listen: '0', metrics: new Metrics({ processMetrics: false }), ready: () => ({ ok: true, reasons: [] }) })
   t.after(() => srv.close())
   assert.equal(srv.address.host, '127.0.0.1')
+})
+
+test('readiness: every reason at once; ready only when bound, all workers up, all sinks healthy', () => {
+  assert.deepEqual(readiness({ socketsBound: true, workers: [{ thread: 0, ready: true }], sinks: { otlp: { ok: true } } }), { ok: true, reasons: [] })
+  assert.deepEqual(readiness({
+    socketsBound: false,
+    workers: [{ thread: 0, ready: true }, { thread: 1, ready: false }],
+    sinks: { otlp: { ok: false, message: 'ECONNREFUSED' }, file: { ok: true } },
+    stopping: true
+  }).reasons, ['shutting down', 'UDP socket not bound', 'worker 1 not running', 'sink otlp unhealthy: ECONNREFUSED'])
+  assert.equal(readiness({ socketsBound: true, workers: [] }).ok, false)
 })
