@@ -20,6 +20,13 @@ import { deserializeError, NetconsdError } from './errors.js'
 import type { FromWorker, HostStat, ToWorker, WorkerData } from './worker/protocol.js'
 import type { PipelineSnapshot } from './worker/pipeline.js'
 import type { NetconsRecord } from './types.js'
+import type { Sink } from './sinks/types.js'
+import { sinkTypes } from './sinks/registry.js'
+import { createPager, type PagerSinkOptions } from './incidents/pager-sink.js'
+import type { Pager } from './incidents/pager.js'
+
+/** A `pager` sink's main-thread half: the Pager and the target sinks it pages through. */
+interface PagerEntry { pager: Pager, targets: Sink[] }
 
 export interface DaemonOptions {
   config: Config
@@ -58,6 +65,7 @@ export class Daemon {
   #recvBufferBytes = 0
   #stopping: Promise<void> | undefined
   #reqId = 0
+  #pagers = new Map<string, PagerEntry>()
   readonly #pending = new Map<number, { resolve: (v: FromWorker) => void, left: number, results: FromWorker[] }>()
 
   constructor (opts: DaemonOptions) {
@@ -76,6 +84,7 @@ export class Daemon {
     if (!Number.isInteger(c.workers.count) || c.workers.count < 1) {
       throw new NetconsdError('NETCONSD_ERR_CLI_USAGE', 'The worker count must be at least 1.', { field: 'workers.count', found: c.workers.count })
     }
+    this.#pagers = await this.#buildPagers(c)
     this.#receivePath = await this.#chooseReceivePath()
     this.#log.info({ receivePath: this.#receivePath, workers: c.workers.count, address: c.listen.address, port: c.listen.port }, 'Starting.')
 
@@ -110,6 +119,7 @@ export class Daemon {
       }
     } catch (err) {
       await this.#terminateAll()
+      await this.#closePagers(this.#pagers)
       throw err
     }
     this.#log.info({ port: this.#boundPort, recvBufferBytes: this.#recvBufferBytes, receivePath: this.#receivePath }, 'Listening.')
@@ -191,6 +201,11 @@ export class Daemon {
       case 'incident':
         this.#opts.onIncident?.(m.record)
         break
+      case 'page': {
+        const p = this.#pagers.get(m.sinkId)
+        if (p !== undefined) p.pager.offer(m.record)
+        break
+      }
       case 'closed':
         slot.snapshot = m.snapshot
         slot.hosts = m.hosts
@@ -227,6 +242,39 @@ export class Daemon {
   }
 
   /**
+   * Paging decisions need fleet-wide state (suppression per host+signature, fleet summaries), so
+   * each `pager` sink has one Pager here on the main thread, writing to its own instances of the
+   * target sinks (`to`). Workers only forward incident records to it.
+   */
+  async #buildPagers (config: Config): Promise<Map<string, PagerEntry>> {
+    const out = new Map<string, PagerEntry>()
+    try {
+      for (const [id, sc] of Object.entries(config.sinks)) {
+        if (sc.type !== 'pager') continue
+        const opts = sc as unknown as PagerSinkOptions
+        const targets: Sink[] = []
+        out.set(id, { pager: createPager(opts, targets, this.#log.child({ pager: id })), targets })
+        for (const t of opts.to) {
+          const tc = config.sinks[t]
+          const load = tc === undefined ? undefined : sinkTypes[tc.type]
+          if (tc === undefined || load === undefined) throw new NetconsdError('NETCONSD_ERR_CONFIG_INVALID', `Pager ${id} pages through unknown sink ${t}.`, { sinkId: id, target: t })
+          const { type: _t, ...options } = tc
+          targets.push(await (await load())(options, { sinkId: t, thread: -1, workerCount: config.workers.count, logger: this.#log.child({ sinkId: t, pager: id }), configDir: config.dir }))
+        }
+      }
+    } catch (err) {
+      await this.#closePagers(out)
+      throw err
+    }
+    return out
+  }
+
+  async #closePagers (pagers: Map<string, PagerEntry>, deadlineMs = 5000): Promise<void> {
+    for (const p of pagers.values()) p.pager.close()
+    await Promise.allSettled([...pagers.values()].flatMap((p) => p.targets.map(async (t) => await t.close(deadlineMs))))
+  }
+
+  /**
    * Applies a new, already validated config to every worker. Listener settings (address, port,
    * workers) cannot change without a restart; that is reported, the rest applies.
    */
@@ -235,10 +283,23 @@ export class Daemon {
     if (config.listen.port !== c.listen.port || config.listen.address !== c.listen.address || config.workers.count !== c.workers.count) {
       this.#log.warn('Listen address, port and worker count changes need a restart; they are kept as they are.')
     }
-    const next: Config = { ...config, listen: c.listen, workers: c.workers, modules: c.modules }
+    const next: Config = { ...config, listen: c.listen, workers: c.workers }
+    let pagers: Map<string, PagerEntry>
+    try {
+      pagers = await this.#buildPagers(next)
+    } catch (err) {
+      return { ok: false, errors: [err as Error] }
+    }
     const replies = await this.#broadcast((id) => ({ type: 'reload', config: next, id }))
     const errors = replies.filter((r): r is Extract<FromWorker, { type: 'error' }> => r.type === 'error').map((r) => deserializeError(r.error))
-    if (errors.length === 0) this.#config = next
+    if (errors.length === 0) {
+      this.#config = next
+      const old = this.#pagers
+      this.#pagers = pagers
+      await this.#closePagers(old)
+    } else {
+      await this.#closePagers(pagers)
+    }
     return { ok: errors.length === 0, errors }
   }
 
@@ -291,6 +352,8 @@ export class Daemon {
       await exited
       clearTimeout(timer)
     }))
+    // Every worker has forwarded its last incident: owed summaries go out, then pages are flushed.
+    await this.#closePagers(this.#pagers, deadlineMs)
     this.#logExitStats()
   }
 

@@ -45,6 +45,8 @@ export type FromWorker =
   | { type: 'reloaded', id: number }
   | { type: 'health', id: number, sinks: Record<string, { ok: boolean, message?: string }> }
   | { type: 'incident', record: NetconsRecord }
+  /** A record a `pager` sink forwards to the main-thread pager of that sink id. */
+  | { type: 'page', sinkId: string, record: NetconsRecord }
   | { type: 'closed', snapshot: PipelineSnapshot, hosts: HostStat[] }
 
 export interface HostStat {

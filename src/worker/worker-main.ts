@@ -14,6 +14,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { createLogger } from '../log.js'
 import { serializeError } from '../errors.js'
 import { Pipeline } from './pipeline.js'
+import { setPagerChannel } from '../incidents/pager-sink.js'
 import type { FromWorker, ToWorker, WorkerData, HostStat } from './protocol.js'
 
 const data = workerData as WorkerData
@@ -28,6 +29,9 @@ const pipeline = new Pipeline({
   logger: log,
   onIncident: (record) => { if (record.kind === 'incident') post({ type: 'incident', record }) }
 })
+
+// Paging state is fleet-wide, so pager sinks hand their records to the main thread.
+setPagerChannel((sinkId, record) => post({ type: 'page', sinkId, record }))
 
 let native: import('../ingest/native.js').NativeSocket | undefined
 let statsTimer: NodeJS.Timeout | undefined
