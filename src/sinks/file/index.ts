@@ -99,6 +99,9 @@ export class FileSink implements Sink {
   readonly #pathCache = new Map<string, string>()
   #scheduled = false
   #waiters: Waiter[] = []
+  /** Opens in progress (they hold a slot of maxOpenFiles). */
+  #opening = 0
+  #slotWaiters: Array<() => void> = []
   #queuedBytes = 0
   #queuedRecords = 0
   #sent = 0
@@ -288,6 +291,8 @@ export class FileSink implements Sink {
     if (Date.now() < w.retryAt) return // its retry timer will pump it
     w.drain = this.#drainWriter(w).finally(() => {
       w.drain = null
+      // Its file is idle now, so a writer waiting for a maxOpenFiles slot may take it.
+      for (const wake of this.#slotWaiters.splice(0)) wake()
       // Forget idle writers whose file the LRU closed, so thousands of quiet hosts cost nothing.
       if (w.file === null && w.pending.length === 0 && w.failures === 0) this.#writers.delete(w.path)
       else if (w.pending.length > 0 && Date.now() >= w.retryAt) this.#markDirty(w)
@@ -373,8 +378,10 @@ export class FileSink implements Sink {
     // remounted file system or fixed permissions.
     await this.#closeFile(w)
     if (w.retryTimer !== null) clearTimeout(w.retryTimer)
-    w.retryTimer = setTimeout(() => { w.retryTimer = null; this.#pump(w) }, delay)
-    w.retryTimer.unref()
+    // Not unref'd: queued lines are work in progress; close() clears the timer.
+    // The timer is the retry: clear retryAt so a timer firing a hair early (timers run on the
+    // monotonic clock, retryAt is wall-clock) cannot be turned away and leave the lines stranded.
+    w.retryTimer = setTimeout(() => { w.retryTimer = null; w.retryAt = 0; this.#pump(w) }, delay)
   }
 
   async #ensureOpen (w: FileWriter): Promise<void> {
@@ -383,12 +390,27 @@ export class FileSink implements Sink {
       this.#open.add(w)
       return
     }
-    while (this.#open.size >= this.options.maxOpenFiles) {
-      const lru = [...this.#open].find((x) => x.drain === null || x === w) ?? this.#open.values().next().value
-      if (lru === undefined) break
-      await this.#closeFile(lru)
-      if (lru.pending.length === 0 && lru.drain === null && lru.failures === 0) this.#writers.delete(lru.path)
+    // Keep at most maxOpenFiles open: close the least recently used idle one, or wait until a
+    // writer finishes its batch (a file is never closed under a write in progress).
+    while (this.#open.size + this.#opening >= this.options.maxOpenFiles) {
+      let lru: FileWriter | undefined
+      for (const x of this.#open) if (x.drain === null) { lru = x; break }
+      if (lru !== undefined) {
+        await this.#closeFile(lru)
+        if (lru.pending.length === 0 && lru.drain === null && lru.failures === 0) this.#writers.delete(lru.path)
+        continue
+      }
+      await new Promise<void>((resolve) => { this.#slotWaiters.push(resolve) })
     }
+    this.#opening++
+    try {
+      await this.#openFile(w)
+    } finally {
+      this.#opening--
+    }
+  }
+
+  async #openFile (w: FileWriter): Promise<void> {
     const dir = dirname(w.path)
     if (!this.#dirsMade.has(dir)) {
       await this.#fs.mkdirp(dir, this.options.dirMode)
@@ -418,7 +440,7 @@ export class FileSink implements Sink {
   async #closeFile (w: FileWriter): Promise<void> {
     const f = w.file
     w.file = null
-    this.#open.delete(w)
+    if (this.#open.delete(w)) for (const wake of this.#slotWaiters.splice(0)) wake()
     if (f !== null) {
       try { await f.close() } catch { /* nothing left to lose: every write already returned */ }
     }
@@ -440,7 +462,8 @@ export class FileSink implements Sink {
     await this.#ensureOpen(w)
     w.period = period
     this.#background = this.#background.then(async () => {
-      if (this.options.compress) {
+      // Retention of an earlier rotation may already have removed it (maxFiles reached).
+      if (this.options.compress && await this.#fs.exists(rotated)) {
         try { await gzipFile(this.#fs, rotated, this.options.fileMode) } catch (err) {
           this.#log(`gzip:${rotated}`, 'warn', { err, path: rotated }, 'file sink could not compress a rotated file (kept uncompressed)')
         }

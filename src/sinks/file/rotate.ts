@@ -61,11 +61,17 @@ export async function listRotated (fs: FileSystem, live: string): Promise<{ file
   return { files, tmp }
 }
 
-/** Renames `live` to its rotated name; returns the new path. */
+/**
+ * Renames `live` to its rotated name; returns the new path. Within one second the counter goes
+ * past every rotation still present, so a name freed by retention is never reused for a newer
+ * file (that would put it first in the sort order).
+ */
 export async function rotateFile (fs: FileSystem, live: string, now: number): Promise<string> {
-  const base = `${live}.${stamp(now)}`
-  for (let n = 0; ; n++) {
-    const target = n === 0 ? base : `${base}-${n}`
+  const s = stamp(now)
+  const sameSecond = (await listRotated(fs, live)).files.filter((f) => f.stampMs === stampToMs(s))
+  let n = sameSecond.length === 0 ? 0 : Math.max(...sameSecond.map((f) => f.n)) + 1
+  for (;; n++) {
+    const target = n === 0 ? `${live}.${s}` : `${live}.${s}-${n}`
     // Never overwrite an earlier rotation (or its compressed form).
     if (await fs.exists(target) || await fs.exists(target + '.gz')) continue
     await fs.rename(live, target)
@@ -76,7 +82,12 @@ export async function rotateFile (fs: FileSystem, live: string, now: number): Pr
 /** gzip `path` to `path.gz` through a temporary name, then remove `path`. */
 export async function gzipFile (fs: FileSystem, path: string, mode: number): Promise<string> {
   const tmp = path + '.gz.tmp'
-  await pipeline(createReadStream(path), createGzip(), createWriteStream(tmp, { mode }))
+  try {
+    await pipeline(createReadStream(path), createGzip(), createWriteStream(tmp, { mode }))
+  } catch (err) {
+    await fs.unlink(tmp).catch(() => {})
+    throw err
+  }
   await fs.rename(tmp, path + '.gz')
   await fs.unlink(path)
   return path + '.gz'
