@@ -55,7 +55,7 @@ export const createSyslogSink: SinkFactory<SyslogSinkOptions & DeliveryOptions> 
   const { own, delivery } = splitDeliveryOptions(options as unknown as Record<string, unknown>)
   const opts = Object.freeze(resolveSyslogOptions(own as unknown as SyslogSinkOptions, ctx.sinkId, ctx.configDir))
   const encoder = new SyslogEncoder(opts)
-  const transport: Transport & { stats?: () => StreamTransportStats } =
+  const transport: Transport =
     createTransport(opts, encoder, ctx, resolveDeliveryOptions(delivery).requestTimeoutMs)
   const runner = createDeliveryRunner(transport, delivery, ctx)
   return {
@@ -66,7 +66,7 @@ export const createSyslogSink: SinkFactory<SyslogSinkOptions & DeliveryOptions> 
     health: async () => await runner.health(),
     stats: () => {
       const s: SyslogSinkStats = { ...runner.stats(), truncated: encoder.truncated, sdElementsDropped: encoder.sdElementsDropped }
-      if (transport instanceof StreamTransport) s.connection = transport.stats()
+      if (transport instanceof StreamTransport) s.connection = transport.connectionStats()
       return s
     }
   }

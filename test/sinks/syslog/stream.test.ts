@@ -115,7 +115,7 @@ describe('syslog over TCP: faults', () => {
     const r2 = await t.send([makeTestRecord()])
     assert.equal(r2.status, 'retryable', 'still backing off')
     assert.equal(rx.connections, 0)
-    assert.equal(t.stats().connectFailures, 1)
+    assert.equal(t.connectionStats().connectFailures, 1)
     // health() ignores the backoff: it is the operator asking "can you connect now?".
     assert.deepEqual(await t.health(), { ok: true })
     assert.equal((await t.send([makeTestRecord()])).status, 'ok')
