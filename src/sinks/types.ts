@@ -17,6 +17,11 @@ export interface SinkContext {
   logger: Logger
   /** Directory of the config file, for resolving relative paths. */
   configDir: string
+  /**
+   * Set when the sink has a durable disk buffer (`buffer.sinks.<id>`): the delivery runner
+   * sends through the wrapped transport (disk first, then the peer).
+   */
+  wrapTransport?: (transport: Transport) => Transport
 }
 
 export interface HealthResult {

@@ -2,7 +2,10 @@
  * Everything one worker thread does with the datagrams of the hosts it owns, independent of how
  * they arrived (native recvmmsg in this thread, or batches handed over by the main thread):
  *
- *   PacketBatch ─► HostTable (ncrx: parse, reassemble, sequence; one state per source host)
+ *   PacketBatch ─► Admission (allow/deny CIDRs, per-source rate limit; before any parsing)
+ *                     │
+ *                     ▼
+ *                  HostTable (ncrx: parse, reassemble, sequence; one state per source host)
  *                     │ NetconsRecord, in per-host order
  *                     ├──────────────► IncidentDetector ─► incident / event records ─┐
  *                     ▼                                                             ▼
@@ -28,6 +31,9 @@ import { compileRouter, type Router } from '../router/router.js'
 import { createHostResolver } from '../config/hosts.js'
 import { IncidentDetector } from '../incidents/detector.js'
 import { resolveIncidentsConfig } from '../incidents/config.js'
+import { Admission, resolveAdmissionConfig } from '../admission/index.js'
+import { openSinkQueue, withDiskBuffer, defaultBufferDir, type SinkBufferConfig } from '../buffer/buffered-transport.js'
+import type { AdmissionCounters } from '../metrics/snapshot.js'
 
 export interface PipelineOptions {
   config: Config
@@ -52,6 +58,7 @@ export interface PipelineSnapshot {
   rules: Record<string, number>
   sinks: Record<string, SinkStats>
   sinkWriteErrors: number
+  admission: AdmissionCounters
   incidents: Record<string, number>
   events: Record<string, number>
 }
@@ -68,6 +75,7 @@ export class Pipeline {
   #resolver!: ReturnType<typeof createHostResolver>
   #sinks = new Map<string, SinkEntry>()
   #hosts!: HostTable
+  #admission!: Admission
   #detector!: IncidentDetector
   #timer: NodeJS.Timeout | undefined
   #timerAt = Infinity
@@ -90,6 +98,7 @@ export class Pipeline {
   /** Builds sinks, router and ncrx. Throws (module load/init, sink creation) so start-up fails loudly. */
   async start (): Promise<void> {
     const config = this.#config
+    this.#admission = new Admission(resolveAdmissionConfig(admissionSection(config)))
     this.#resolver = createHostResolver(config.hosts, this.#log)
     this.#router = compileRouter(config)
     this.#sinks = await this.#buildSinks(config, new Map())
@@ -114,8 +123,10 @@ export class Pipeline {
   async #buildSinks (config: Config, keep: Map<string, SinkEntry>): Promise<Map<string, SinkEntry>> {
     const out = new Map<string, SinkEntry>()
     try {
+      const buffer = bufferSection(config)
       for (const [id, sc] of Object.entries(config.sinks)) {
-        const key = JSON.stringify(sc)
+        const bc = buffer.sinks?.[id]
+        const key = JSON.stringify([sc, bc ?? null, bc !== undefined ? buffer.dir ?? null : null])
         const old = keep.get(id)
         if (old !== undefined && old.key === key) { out.set(id, old); continue }
         const load = sinkTypes[sc.type]
@@ -124,7 +135,15 @@ export class Pipeline {
         }
         const { type: _type, ...options } = sc
         const factory = await load()
-        out.set(id, { sink: await factory(options, this.#ctx(id, config)), key })
+        const ctx = this.#ctx(id, config)
+        if (bc !== undefined) {
+          // A buffer directory has one owner: the old instance lets go of it before the new one opens it.
+          if (old !== undefined) await old.sink.close(DEFAULT_SINK_CLOSE_MS)
+          const queue = await openSinkQueue({ baseDir: buffer.dir ?? defaultBufferDir(), configDir: config.dir, sinkId: id, thread: this.thread, workerCount: this.#workerCount, config: bc })
+          const maxBatchRecords = typeof options.maxBatchRecords === 'number' ? options.maxBatchRecords : undefined
+          ctx.wrapTransport = (t) => withDiskBuffer(t, queue, { logger: ctx.logger, sinkId: id, ...(maxBatchRecords !== undefined ? { maxBatchRecords } : {}) })
+        }
+        out.set(id, { sink: await factory(options, ctx), key })
       }
     } catch (err) {
       // Close what was created for this attempt, leave the old ones alone.
@@ -139,9 +158,13 @@ export class Pipeline {
     if (this.#closed) return
     const now = performance.now()
     const { data, offsets, lengths, addrs, ports, rxMs } = b
+    const adm = this.#admission
     for (let i = 0; i < b.count; i++) {
       const off = offsets[i]!
-      this.#hosts.receive(this.#address(addrs, i * 16), ports[i]!, data.subarray(off, off + lengths[i]!), now, rxMs)
+      const len = lengths[i]!
+      const src = this.#address(addrs, i * 16)
+      if (adm.admitDatagram(src, data, off, len, now) !== 'ok') continue
+      this.#hosts.receive(src, ports[i]!, data.subarray(off, off + len), now, rxMs)
     }
     this.#arm(now)
   }
@@ -149,7 +172,7 @@ export class Pipeline {
   /** One datagram, for tests and replay. */
   receive (src: string, srcPort: number, payload: Uint8Array, nowMono = performance.now(), nowReal = Date.now()): void {
     if (this.#closed) return
-    this.#hosts.receive(src, srcPort, payload, nowMono, nowReal)
+    if (this.#admission.admitDatagram(src, payload, 0, payload.length, nowMono) === 'ok') this.#hosts.receive(src, srcPort, payload, nowMono, nowReal)
     this.#arm(nowMono)
   }
 
@@ -234,6 +257,7 @@ export class Pipeline {
     this.#router = router
     this.#resolver = resolver
     this.#sinks = sinks
+    this.#admission.reconfigure(resolveAdmissionConfig(admissionSection(config)))
     this.#hosts.refreshHosts((a) => resolver.resolve(a))
     oldResolver.close()
     await Promise.allSettled(removed.map(([, e]) => e.sink.close(DEFAULT_SINK_CLOSE_MS)))
@@ -269,6 +293,7 @@ export class Pipeline {
       rules: this.#router.matchCounts(),
       sinks,
       sinkWriteErrors: this.#sinkWriteErrors,
+      admission: this.#admission.counters(),
       incidents: { ...this.#incidentCounts },
       events: { ...this.#eventCounts }
     }
@@ -289,4 +314,15 @@ export class Pipeline {
     }))
     return out
   }
+}
+
+type AdmissionSection = Parameters<typeof resolveAdmissionConfig>[0]
+interface BufferSection { dir?: string, sinks?: Record<string, SinkBufferConfig> }
+
+function admissionSection (config: Config): AdmissionSection {
+  return (config.admission ?? {}) as AdmissionSection
+}
+
+function bufferSection (config: Config): BufferSection {
+  return (config.buffer ?? {}) as BufferSection
 }

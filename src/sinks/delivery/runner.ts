@@ -18,6 +18,7 @@
  * instance lives in one worker, which sees all records of its hosts). A dead or slow peer only
  * fills this sink's queue: `write` never waits, so ingest and other sinks carry on.
  */
+import type { BufferedStats } from '../../buffer/buffered-transport.js'
 import type { NetconsRecord } from '../../types.js'
 import type { HealthResult, SendResult, Sink, SinkContext, SinkStats, Transport } from '../types.js'
 import { NetconsdError } from '../../errors.js'
@@ -59,6 +60,8 @@ export interface DeliveryStats extends SinkStats {
   latencyMs: LatencySummary
   /** Last delivery error message, for `status` output; null after a success. */
   lastError: string | null
+  /** Disk buffer fill, when the sink has one. */
+  buffer?: BufferedStats['buffer']
 }
 
 interface Waiter { target: number, resolve: () => void }
@@ -108,7 +111,7 @@ export class DeliveryRunner implements Sink {
   #lastError: string | null = null
 
   constructor (transport: Transport, opts: DeliveryOptions, ctx: SinkContext) {
-    this.#transport = transport
+    this.#transport = ctx.wrapTransport?.(transport) ?? transport
     this.#ctx = ctx
     this.options = Object.freeze(resolveDeliveryOptions(opts))
   }
@@ -158,6 +161,21 @@ export class DeliveryRunner implements Sink {
   }
 
   stats (): DeliveryStats {
+    const own = this.#ownStats()
+    // With a disk buffer, "sent" by the runner only means "on disk": report the buffer's delivery.
+    // A disk-buffered transport (src/buffer) reports its own delivery: with it, the runner's
+    // "sent" only means "on disk".
+    const t = this.#transport as Transport & { stats?: () => BufferedStats }
+    if (typeof t.stats === 'function') {
+      const b = t.stats()
+      const dropped = { ...own.dropped }
+      for (const [k, v] of Object.entries(b.dropped)) dropped[k] = (dropped[k] ?? 0) + v
+      return { ...own, sent: b.sent, failed: own.failed + b.failed, retried: own.retried + b.retried, dropped, latencyMs: b.latencyMs, lastError: b.lastError ?? own.lastError, buffer: b.buffer }
+    }
+    return own
+  }
+
+  #ownStats (): DeliveryStats {
     return {
       sent: this.#sent,
       failed: this.#failed,
