@@ -177,6 +177,7 @@ async function runDaemon (args: RunArgs): Promise<number> {
         next = await load()
       } catch (err) {
         log.error({ errors: (err as { errors?: unknown }).errors, err }, `Reload refused, the running config stays: ${formatConfigErrors(err)}`)
+        daemon.reloadRefused()
         return
       }
       const r = await daemon.reload(next)

@@ -24,6 +24,8 @@ import type { Sink } from './sinks/types.js'
 import { sinkTypes } from './sinks/registry.js'
 import { createPager, type PagerSinkOptions } from './incidents/pager-sink.js'
 import type { Pager } from './incidents/pager.js'
+import { Metrics } from './metrics/metrics.js'
+import { startMetricsServer, readiness, type MetricsServer } from './metrics/server.js'
 
 /** A `pager` sink's main-thread half: the Pager and the target sinks it pages through. */
 interface PagerEntry { pager: Pager, targets: Sink[] }
@@ -66,6 +68,11 @@ export class Daemon {
   #stopping: Promise<void> | undefined
   #reqId = 0
   #pagers = new Map<string, PagerEntry>()
+  #metrics: Metrics | undefined
+  #metricsServer: MetricsServer | undefined
+  #metricsTimer: NodeJS.Timeout | undefined
+  #sinkHealth: Record<string, { ok: boolean, message?: string }> = {}
+  #healthAt = 0
   readonly #pending = new Map<number, { resolve: (v: FromWorker) => void, left: number, results: FromWorker[] }>()
 
   constructor (opts: DaemonOptions) {
@@ -122,7 +129,65 @@ export class Daemon {
       await this.#closePagers(this.#pagers)
       throw err
     }
+    try {
+      await this.#startMetrics()
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
     this.#log.info({ port: this.#boundPort, recvBufferBytes: this.#recvBufferBytes, receivePath: this.#receivePath }, 'Listening.')
+  }
+
+  /** The Prometheus endpoint, when `metrics.listen` is set; fed from worker snapshots every second. */
+  async #startMetrics (): Promise<void> {
+    const mc = (this.#config.metrics ?? {}) as { listen?: string, maxHostSeries?: number, processMetrics?: boolean }
+    if (mc.listen === undefined) return
+    const opts: ConstructorParameters<typeof Metrics>[0] = { udpPorts: [this.#boundPort] }
+    if (mc.maxHostSeries !== undefined) opts.maxHostSeries = mc.maxHostSeries
+    if (mc.processMetrics !== undefined) opts.processMetrics = mc.processMetrics
+    const metrics = new Metrics(opts)
+    this.#metrics = metrics
+    this.#metricsServer = await startMetricsServer({
+      listen: mc.listen,
+      metrics,
+      logger: this.#log,
+      ready: async () => {
+        // Sink health probes cost a connection each: at most one round every 10 s.
+        if (Date.now() - this.#healthAt > 10_000 && this.#stopping === undefined) {
+          this.#healthAt = Date.now()
+          this.#sinkHealth = await this.health()
+        }
+        return readiness({
+          socketsBound: this.#boundPort > 0 || this.#config.listen.port === 0,
+          workers: this.#workers.map((w) => ({ thread: w.thread, ready: w.ready && !w.stopping })),
+          sinks: this.#sinkHealth,
+          stopping: this.#stopping !== undefined
+        })
+      }
+    })
+    this.#metricsTimer = setInterval(() => this.#feedMetrics(), 1000)
+    this.#metricsTimer.unref()
+    this.#log.info({ metrics: this.#metricsServer.address }, 'Metrics endpoint listening.')
+  }
+
+  #feedMetrics (): void {
+    const m = this.#metrics
+    if (m === undefined) return
+    if (this.#ingest !== undefined) m.update('main', { ingest: this.#ingest.counters })
+    for (const w of this.#workers) {
+      const s = w.snapshot
+      if (s === undefined) continue
+      m.update(w.thread, {
+        incarnation: w.restarts,
+        ncrx: s.ncrx,
+        hosts: w.hosts,
+        rules: s.rules,
+        sinks: s.sinks,
+        incidents: s.incidents,
+        admission: s.admission,
+        queueBytes: this.#ingest?.queuedBytes(w.thread) ?? 0
+      })
+    }
   }
 
   async #chooseReceivePath (): Promise<'native' | 'js'> {
@@ -181,6 +246,7 @@ export class Daemon {
     const delay = Math.min(30_000, 100 * 2 ** Math.min(slot.restarts, 8))
     await new Promise((resolve) => setTimeout(resolve, delay))
     if (this.#stopping !== undefined) return
+    this.#metrics?.workerRestarted(slot.thread)
     try {
       await this.#spawn(slot.thread, this.#boundPort || this.#config.listen.port, slot.restarts + 1)
     } catch (err) {
@@ -292,6 +358,7 @@ export class Daemon {
     }
     const replies = await this.#broadcast((id) => ({ type: 'reload', config: next, id }))
     const errors = replies.filter((r): r is Extract<FromWorker, { type: 'error' }> => r.type === 'error').map((r) => deserializeError(r.error))
+    this.#metrics?.configReloaded(errors.length === 0)
     if (errors.length === 0) {
       this.#config = next
       const old = this.#pagers
@@ -301,6 +368,16 @@ export class Daemon {
       await this.#closePagers(pagers)
     }
     return { ok: errors.length === 0, errors }
+  }
+
+  /** A reload whose config did not load (counted in the metrics; the running config stays). */
+  reloadRefused (): void {
+    this.#metrics?.configReloaded(false)
+  }
+
+  /** Address of the metrics endpoint, when enabled. */
+  get metricsAddress (): { host: string, port: number } | undefined {
+    return this.#metricsServer?.address
   }
 
   reopen (): void {
@@ -354,6 +431,9 @@ export class Daemon {
     }))
     // Every worker has forwarded its last incident: owed summaries go out, then pages are flushed.
     await this.#closePagers(this.#pagers, deadlineMs)
+    if (this.#metricsTimer !== undefined) clearInterval(this.#metricsTimer)
+    this.#feedMetrics()
+    await this.#metricsServer?.close()
     this.#logExitStats()
   }
 

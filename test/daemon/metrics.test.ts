@@ -1,0 +1,70 @@
+/**
+ * The daemon's own observability end to end: the Prometheus endpoint reflects what the workers
+ * did (messages per format, malformed datagrams, admission drops, rule matches), and the health
+ * endpoints answer.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { pino } from 'pino'
+import { Daemon } from '../../src/daemon.js'
+import { loadConfig } from '../../src/config/load.js'
+import { extendedRecord } from '../../src/blaster/messages.js'
+import { sendDatagrams, collectModule } from '../helpers/daemon.js'
+
+function metricValue (text: string, name: string, labels = ''): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels === '' ? ' ' : `{${labels}}`}`) || (labels !== '' && l.startsWith(name + '{') && labels.split(',').every((kv) => l.includes(kv))))
+  return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1))
+}
+
+test('metrics, healthz and readyz reflect the workers', async () => {
+  const config = await loadConfig({
+    env: process.env,
+    source: {
+      name: '<metrics test>',
+      dir: process.cwd(),
+      value: {
+        version: 1,
+        listen: { port: 0 },
+        metrics: { listen: '127.0.0.1:0' },
+        admission: { deny: ['127.0.6.2'] },
+        modules: [collectModule],
+        sinks: {},
+        rules: [{ id: 'kernel-errors', match: { level: '<=err' }, drop: true }]
+      }
+    }
+  })
+  process.env.COLLECT_OUT = '/dev/null'
+  const daemon = new Daemon({ config, logger: pino({ level: 'silent' }), receivePath: 'js', statsIntervalMs: 100 })
+  await daemon.start()
+  try {
+    const base = `http://127.0.0.1:${daemon.metricsAddress!.port}`
+    await sendDatagrams(daemon.port, [
+      extendedRecord({ seq: 1, tsUsec: 1, level: 3, text: 'an error' }),
+      extendedRecord({ seq: 2, tsUsec: 2, text: 'info' }),
+      Buffer.from('6,2x,1,-;bad sequence number\n'),
+      Buffer.from('[    1.000000] legacy\n')
+    ], { from: '127.0.6.1' })
+    await sendDatagrams(daemon.port, [extendedRecord({ seq: 1, tsUsec: 1, text: 'denied' })], { from: '127.0.6.2' })
+
+    let text = ''
+    const scrape = async (): Promise<string> => await (await fetch(`${base}/metrics`)).text()
+    const deadline = Date.now() + 10_000
+    while (Date.now() < deadline) {
+      text = await scrape()
+      if (metricValue(text, 'netconsd_messages_total', 'format="legacy"') === 1 && metricValue(text, 'netconsd_datagrams_dropped_total', 'reason="denied"') === 1) break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    assert.equal(metricValue(text, 'netconsd_messages_total', 'format="extended"'), 2)
+    assert.equal(metricValue(text, 'netconsd_messages_total', 'format="legacy"'), 1)
+    assert.equal(metricValue(text, 'netconsd_datagrams_malformed_total', 'reason="bad_number"'), 1)
+    assert.equal(metricValue(text, 'netconsd_datagrams_dropped_total', 'reason="denied"'), 1, 'denied source counted before parsing')
+    assert.equal(metricValue(text, 'netconsd_rule_matches_total', 'rule="kernel-errors"'), 1)
+    assert.ok(metricValue(text, 'netconsd_ncrx_hosts', 'worker=') >= 0)
+
+    assert.equal((await fetch(`${base}/healthz`)).status, 200)
+    const ready = await fetch(`${base}/readyz`)
+    assert.equal(ready.status, 200, await ready.text())
+  } finally {
+    await daemon.stop()
+  }
+})
