@@ -58,7 +58,12 @@ export interface BufferedStats {
   lastError: string | null
 }
 
+const kDiskBuffered: unique symbol = Symbol.for('netconsd.diskBuffered') as typeof kDiskBuffered
+
 export class DiskBufferedTransport implements Transport {
+  /** Tells the delivery runner (which must not import this module: it would be a cycle) to report this buffer's delivery stats. */
+  readonly [kDiskBuffered] = true
+  /** Tells the delivery runner (which must not import this module: it would be a cycle) to report this buffer's delivery stats. */
   readonly queue: DiskQueue
   readonly #inner: Transport
   readonly #opts: Required<Omit<DiskBufferOptions, 'logger' | 'sinkId'>>

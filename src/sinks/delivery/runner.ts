@@ -165,8 +165,8 @@ export class DeliveryRunner implements Sink {
     // With a disk buffer, "sent" by the runner only means "on disk": report the buffer's delivery.
     // A disk-buffered transport (src/buffer) reports its own delivery: with it, the runner's
     // "sent" only means "on disk".
-    const t = this.#transport as Transport & { stats?: () => BufferedStats }
-    if (typeof t.stats === 'function') {
+    const t = this.#transport as Transport & { stats?: () => BufferedStats, [k: symbol]: unknown }
+    if (t[Symbol.for('netconsd.diskBuffered')] === true && typeof t.stats === 'function') {
       const b = t.stats()
       const dropped = { ...own.dropped }
       for (const [k, v] of Object.entries(b.dropped)) dropped[k] = (dropped[k] ?? 0) + v
