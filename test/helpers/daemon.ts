@@ -58,7 +58,13 @@ export async function startTestDaemon (o: { overrides?: Record<string, unknown>,
   const daemon = new Daemon({ config, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), statsIntervalMs: 200, receivePath: o.receivePath ?? 'js', ...o.extra })
   await daemon.start()
   let stopped = false
-  const read = (): string[] => existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter((l) => l !== '') : []
+  // Workers append while the test reads: a trailing line without its newline is not complete yet.
+  const read = (): string[] => {
+    if (!existsSync(out)) return []
+    const lines = readFileSync(out, 'utf8').split('\n')
+    lines.pop()
+    return lines.filter((l) => l !== '')
+  }
   return {
     daemon,
     port: daemon.port,

@@ -196,7 +196,8 @@ export async function startRsyslog (o: RsyslogOptions): Promise<Rsyslog | null> 
 
   const messages = (): ParsedMessage[] => {
     if (!existsSync(out)) return []
-    return readFileSync(out, 'utf8').split('\n').filter((l) => l !== '').map((l) => {
+    // rsyslog may be mid-write: only lines that end in a newline are complete.
+    return completeLines(readFileSync(out, 'utf8')).map((l) => {
       const m = JSON.parse(l) as Record<string, string>
       return { ...m, severity: Number(m.severity), facility: Number(m.facility) } as unknown as ParsedMessage
     })
@@ -247,4 +248,11 @@ export async function startRsyslog (o: RsyslogOptions): Promise<Rsyslog | null> 
     },
     running: () => child !== null && child.exitCode === null && child.signalCode === null
   }
+}
+
+/** The complete lines of a file another process is appending to (a trailing partial line is left out). */
+export function completeLines (text: string): string[] {
+  const lines = text.split('\n')
+  lines.pop()
+  return lines.filter((l) => l !== '')
 }
