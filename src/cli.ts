@@ -202,18 +202,18 @@ export async function main (argv: string[]): Promise<number> {
     switch (cmd) {
       case 'check-config': {
         if (rest.length !== 1) throw usageError('check-config takes exactly one FILE.', 'check-config')
-        const { runCheckConfig } = await import('./config/commands.js')
+        const { runCheckConfig } = await import('./config/check.js')
         return await runCheckConfig(rest[0]!, io)
       }
       case 'test-routes': {
         if (rest.length === 0) throw usageError('test-routes takes one or more FILEs.', 'test-routes')
-        const { runTestRoutes } = await import('./config/commands.js')
+        const { runTestRoutes } = await import('./config/check.js')
         return await runTestRoutes(rest, io)
       }
       case 'replay': {
         const p = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, send: { type: 'boolean' } } })
         if (p.positionals.length !== 1) throw usageError('replay takes exactly one CAPTURE.', 'replay')
-        const { runReplay } = await import('./config/commands.js')
+        const { runReplay } = await import('./capture/replay.js')
         const o: { config?: string, send?: boolean } = { send: p.values.send === true }
         if (p.values.config !== undefined) o.config = p.values.config
         return await runReplay(p.positionals[0]!, o, io)
