@@ -34,3 +34,30 @@ test('bad flags are refused with NETCONSD_ERR_CLI_USAGE naming the flag', () => 
     assert.throws(() => parseRunArgs(argv), (err: any) => err.code === 'NETCONSD_ERR_CLI_USAGE' && err.field === field, argv.join(' '))
   }
 })
+
+test('the CLI binary: --help tells every flag, bad flags exit 2, check-config lists every problem', async () => {
+  const { spawnSync } = await import('node:child_process')
+  const { mkdtempSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { cliPath, repoRoot } = await import('./helpers/paths.js')
+  const run = (...args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', cwd: repoRoot })
+  const help = run('--help')
+  assert.equal(help.status, 0)
+  for (const flag of ['-w', '-l', '-b', '-a', '-u', '-p', '-g', '-c', '--receive-path', 'check-config', 'test-routes', 'replay', 'incidents']) {
+    assert.ok(String(help.stdout).includes(flag), `--help mentions ${flag}`)
+  }
+  const bad = run('-w', '0')
+  assert.equal(bad.status, 2)
+  assert.match(String(bad.stderr), /-w expects a whole number/)
+  assert.equal(run('check-config', 'config.example.json5').status, 0)
+  const dir = mkdtempSync(join(tmpdir(), 'netconsd-cli-'))
+  const file = join(dir, 'bad.json5')
+  writeFileSync(file, "{ version: 1,\n  listen: { port: 'x' },\n  sinks: { out: { type: 'stdout' } },\n  rules: [ { id: 'r', to: ['outt'] } ] }\n")
+  const checked = run('check-config', file)
+  assert.equal(checked.status, 1)
+  const out = String(checked.stdout) + String(checked.stderr)
+  assert.match(out, /listen\.port/, 'names the wrong field')
+  assert.match(out, /outt/, 'names the unknown sink')
+  assert.match(out, /bad\.json5:2/, 'gives the line')
+})

@@ -243,8 +243,10 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
 
   const ruleCtx = (i: number): IssueContext => ({ file: origins[i]!.file, loc: origins[i]!.loc, basePointer: origins[i]!.pointer })
 
-  // Cross-references (only meaningful once the structure is right).
-  if (!structural) {
+  // Cross-references. Checked even when the schema found problems elsewhere, so that one run
+  // lists every problem (each check guards its own types); compiling the rules waits for a
+  // sound structure.
+  {
     const sinkIds = Object.keys(sinks)
     const sinkList = sinkIds.length === 0 ? '(none declared)' : sinkIds.join(', ')
     const unknownSink = (id: string): string => {
@@ -260,14 +262,15 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
         const at = issueAt({ file: o.file, loc: o.loc, basePointer: o.pointer }, '/id', '')
         issues.push(issueAt(ruleCtx(i), '/id', `duplicate rule id ${JSON.stringify(r.id)} (first defined at ${at.file}${at.line !== undefined ? `:${at.line}` : ''})`))
       } else firstSeen.set(r.id, i)
-      ;(r.to ?? []).forEach((id, j) => { if (!(id in sinks)) issues.push(issueAt(ruleCtx(i), `/to/${j}`, unknownSink(id))) })
+      ;(Array.isArray(r.to) ? r.to : []).forEach((id, j) => { if (typeof id === 'string' && !(id in sinks)) issues.push(issueAt(ruleCtx(i), `/to/${j}`, unknownSink(id))) })
       if (r.to === undefined && r.drop !== true && r.set === undefined) issues.push(issueAt(ruleCtx(i), '', `rule ${JSON.stringify(r.id)} does nothing: give it "to", "set" or "drop"`))
       if (r.drop === true && r.to !== undefined) issues.push(issueAt(ruleCtx(i), '/drop', `rule ${JSON.stringify(r.id)} has both "drop" and "to"; a dropped record goes nowhere — remove one`))
     })
-    const unmatched = raw.unmatched as { to: string[] }
-    unmatched.to.forEach((id, j) => { if (!(id in sinks)) issues.push(issueAt(ctx, `/unmatched/to/${j}`, unknownSink(id))) })
+    const unmatched = raw.unmatched as { to?: unknown } | undefined
+    const unmatchedTo = isObject(unmatched) && Array.isArray(unmatched.to) ? unmatched.to.filter((x): x is string => typeof x === 'string') : []
+    unmatchedTo.forEach((id, j) => { if (!(id in sinks)) issues.push(issueAt(ctx, `/unmatched/to/${j}`, unknownSink(id))) })
     // Compile every rule now: bad regexes, level names, CIDRs.
-    buildRouter({ rules, sinkIds, unmatchedTo: unmatched.to, taps: moduleSinks }, (i, p, m) => issues.push(issueAt(ruleCtx(i), p, m)))
+    if (!structural) buildRouter({ rules, sinkIds, unmatchedTo, taps: moduleSinks }, (i, p, m) => issues.push(issueAt(ruleCtx(i), p, m)))
   }
 
   // Checks that stand alone (each guards its own types).
