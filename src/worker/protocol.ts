@@ -6,6 +6,10 @@ import type { Config } from '../config/types.js'
 import type { SerializedError } from '../errors.js'
 import type { PipelineSnapshot } from './pipeline.js'
 import type { NetconsRecord } from '../types.js'
+import type { PacketBatch } from '../ingest/batch.js'
+import type { HostStat } from '../ncrx/hosts.js'
+
+export type { HostStat }
 
 export interface WorkerData {
   thread: number
@@ -19,15 +23,8 @@ export interface WorkerData {
 }
 
 /** A PacketBatch as it crosses threads: the typed arrays' buffers are transferred. */
-export interface BatchMessage {
+export interface BatchMessage extends PacketBatch {
   type: 'batch'
-  count: number
-  data: Uint8Array
-  offsets: Uint32Array
-  lengths: Uint32Array
-  addrs: Uint8Array
-  ports: Uint16Array
-  rxMs: number
 }
 
 export type ToWorker =
@@ -48,13 +45,3 @@ export type FromWorker =
   /** A record a `pager` sink forwards to the main-thread pager of that sink id. */
   | { type: 'page', sinkId: string, record: NetconsRecord }
   | { type: 'closed', snapshot: PipelineSnapshot, hosts: HostStat[] }
-
-export interface HostStat {
-  address: string
-  name: string
-  lost: number
-  duplicates: number
-  oos: number
-  resets: number
-  lastSeenMs: number
-}
