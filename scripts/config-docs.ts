@@ -1,5 +1,5 @@
 /**
- * Writes docs/config.md from the JSON Schemas in schemas/ (the source of truth for options):
+ * Writes docs/config-reference.md from the JSON Schemas in schemas/ (the source of truth for options):
  * one table per config section and per sink type, with type, default and description.
  * `node dist/scripts/config-docs.js` rewrites it; `--check` exits 1 when it is out of date
  * (test/docs.test.ts runs the check, so the reference cannot drift from the schemas).
@@ -58,7 +58,7 @@ function table (s: Schema, doc: Schema, prefix: string): string {
 export function renderConfigDocs (): string {
   const config = load('config.schema.json')
   const parts: string[] = [
-    '## Configuration reference',
+    '## Configuration reference (every option)',
     '',
     '<!-- Generated from schemas/*.schema.json by scripts/config-docs.ts; edit the schemas, then run',
     '     `node dist/scripts/config-docs.js`. test/docs.test.ts fails when this file is out of date. -->',
@@ -102,12 +102,12 @@ export function renderConfigDocs (): string {
 
 const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]
 if (isMain) {
-  const target = join(root, 'docs', 'config.md')
+  const target = join(root, 'docs', 'config-reference.md')
   const text = renderConfigDocs()
   if (process.argv.includes('--check')) {
     let current = ''
     try { current = readFileSync(target, 'utf8') } catch {}
-    if (current !== text) { process.stderr.write('docs/config.md is out of date: run node dist/scripts/config-docs.js\n'); process.exit(1) }
+    if (current !== text) { process.stderr.write('docs/config-reference.md is out of date: run node dist/scripts/config-docs.js\n'); process.exit(1) }
   } else {
     writeFileSync(target, text)
   }

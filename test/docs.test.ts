@@ -8,8 +8,8 @@ import { renderConfigDocs } from '../scripts/config-docs.js'
 import { loadConfig } from '../src/config/load.js'
 import { repoRoot } from './helpers/paths.js'
 
-test('docs/config.md is what the schemas generate (node dist/scripts/config-docs.js)', () => {
-  assert.equal(readFileSync(join(repoRoot, 'docs', 'config.md'), 'utf8'), renderConfigDocs())
+test('docs/config-reference.md is what the schemas generate (node dist/scripts/config-docs.js)', () => {
+  assert.equal(readFileSync(join(repoRoot, 'docs', 'config-reference.md'), 'utf8'), renderConfigDocs())
 })
 
 test('the README example config is valid', async () => {
