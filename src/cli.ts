@@ -11,8 +11,9 @@ import type { Config } from './config/types.js'
 
 export const USAGE = `Usage:
   netconsd [options] [MODULE ...]          run the daemon
-  netconsd check-config FILE               validate a config (schema, references, regexes,
-                                           module paths, route test cases); exit 1 on problems
+  netconsd check-config FILE [--no-health] validate a config (schema, references, regexes,
+                                           module paths, route test cases, sink health checks);
+                                           exit 1 on problems
   netconsd test-routes FILE ...            run route test cases (*.cases.json5)
   netconsd replay CAPTURE [-c FILE] [--send]
                                            feed a capture (JSONL fixture, pcap, pcapng) through ncrx
@@ -201,9 +202,10 @@ export async function main (argv: string[]): Promise<number> {
   try {
     switch (cmd) {
       case 'check-config': {
-        if (rest.length !== 1) throw usageError('check-config takes exactly one FILE.', 'check-config')
+        const files = rest.filter((a) => a !== '--no-health')
+        if (files.length !== 1) throw usageError('check-config takes exactly one FILE (and optionally --no-health).', 'check-config')
         const { runCheckConfig } = await import('./config/check.js')
-        return await runCheckConfig(rest[0]!, io)
+        return await runCheckConfig(files[0]!, io, { health: !rest.includes('--no-health') })
       }
       case 'test-routes': {
         if (rest.length === 0) throw usageError('test-routes takes one or more FILEs.', 'test-routes')

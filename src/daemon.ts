@@ -136,6 +136,15 @@ export class Daemon {
       throw err
     }
     this.#log.info({ port: this.#boundPort, recvBufferBytes: this.#recvBufferBytes, receivePath: this.#receivePath }, 'Listening.')
+    // Start-up health check: an unreachable peer is reported now, not at the first lost batch.
+    // Not fatal: records queue (and retry) until the peer is there.
+    void this.health().then((h) => {
+      this.#sinkHealth = h
+      this.#healthAt = Date.now()
+      for (const [sinkId, r] of Object.entries(h)) {
+        if (!r.ok) this.#log.warn({ sinkId, reason: r.message }, 'Sink is not healthy at start-up; its records are queued and retried.')
+      }
+    }, () => {})
   }
 
   /** The Prometheus endpoint, when `metrics.listen` is set; fed from worker snapshots every second. */

@@ -61,3 +61,35 @@ test('the CLI binary: --help tells every flag, bad flags exit 2, check-config li
   assert.match(out, /outt/, 'names the unknown sink')
   assert.match(out, /bad\.json5:2/, 'gives the line')
 })
+
+test('check-config health-checks the sinks: a dead OTLP peer fails it, a live one passes', async () => {
+  const { spawn } = await import('node:child_process')
+  const { mkdtempSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { cliPath } = await import('./helpers/paths.js')
+  const { RecordingServer } = await import('./sinks/delivery/http-server.js')
+  const peer = await RecordingServer.start()
+  const dir = mkdtempSync(join(tmpdir(), 'netconsd-health-'))
+  const file = join(dir, 'c.json5')
+  // Async spawn: the recording server answers in this process while the CLI runs.
+  const run = async (...args: string[]): Promise<{ code: number | null, out: string }> => await new Promise((resolve) => {
+    const c = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    c.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    c.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    c.on('close', (code) => resolve({ code, out }))
+  })
+  try {
+    writeFileSync(file, `{ version: 1, sinks: { o: { type: 'otlp', url: 'http://127.0.0.1:${peer.port}/v1/logs' } } }`)
+    const ok = await run('check-config', file)
+    assert.equal(ok.code, 0, ok.out)
+    assert.match(ok.out, /sink o \(otlp\): healthy/)
+  } finally {
+    await peer.stop()
+  }
+  const dead = await run('check-config', file)
+  assert.equal(dead.code, 1)
+  assert.match(dead.out, /sink o \(otlp\): UNHEALTHY: .*ECONNREFUSED/)
+  assert.equal((await run('check-config', file, '--no-health')).code, 0)
+})

@@ -6,6 +6,8 @@ import { relative } from 'node:path'
 import { loadConfig, formatConfigErrors } from './load.js'
 import { runCasesFile, formatCasesRun } from '../router/cases.js'
 import type { Config } from './types.js'
+import { sinkTypes } from '../sinks/registry.js'
+import { pino } from 'pino'
 
 export interface CommandIO {
   stdout: NodeJS.WritableStream
@@ -39,7 +41,40 @@ async function runCaseFiles (files: readonly string[], config: Config | undefine
   return [passed, failed]
 }
 
-export async function runCheckConfig (file: string, io: CommandIO): Promise<number> {
+/**
+ * Health check of every sink, as at start-up: each is created here (one instance, as worker 0
+ * would), asked `health()` within `timeoutMs`, and closed. Output modules are not loaded (their
+ * init has side effects) and pagers have no peer of their own. Returns the unhealthy count.
+ */
+async function checkSinkHealth (config: Config, io: CommandIO, timeoutMs = 5000): Promise<number> {
+  let bad = 0
+  const logger = pino({ level: 'silent' })
+  for (const [id, sc] of Object.entries(config.sinks)) {
+    if (sc.type === 'module' || sc.type === 'pager') continue
+    const load = sinkTypes[sc.type]
+    if (load === undefined) continue
+    const { type: _t, ...options } = sc
+    let verdict: { ok: boolean, message?: string }
+    try {
+      const sink = await (await load())(options, { sinkId: id, thread: 0, workerCount: config.workers.count, logger, configDir: config.dir })
+      try {
+        let timer: NodeJS.Timeout | undefined
+        const timeout = new Promise<{ ok: boolean, message: string }>((resolve) => { timer = setTimeout(() => resolve({ ok: false, message: `no answer within ${timeoutMs} ms` }), timeoutMs) })
+        verdict = sink.health !== undefined ? await Promise.race([sink.health(), timeout]) : { ok: true }
+        clearTimeout(timer)
+      } finally {
+        await sink.close(0)
+      }
+    } catch (err) {
+      verdict = { ok: false, message: (err as Error).message }
+    }
+    if (!verdict.ok) bad++
+    io.stdout.write(`sink ${id} (${sc.type}): ${verdict.ok ? 'healthy' : `UNHEALTHY: ${verdict.message ?? 'no reason given'}`}\n`)
+  }
+  return bad
+}
+
+export async function runCheckConfig (file: string, io: CommandIO, opts: { health?: boolean } = {}): Promise<number> {
   let config: Config
   try {
     config = await loadConfig({ file, env: io.env })
@@ -49,13 +84,14 @@ export async function runCheckConfig (file: string, io: CommandIO): Promise<numb
   }
   const sinkIds = Object.keys(config.sinks)
   io.stdout.write(`${rel(config.file)}: valid. ${sinkIds.length} sink(s) [${sinkIds.join(', ')}], ${config.rules.length} rule(s), listening on [${config.listen.address}]:${config.listen.port}.\n`)
+  const unhealthy = opts.health === false ? 0 : await checkSinkHealth(config, io)
   if (config.tests.length === 0) {
     io.stdout.write('No route test cases (add "tests": ["routes/*.cases.json5"] to run some).\n')
-    return 0
+    return unhealthy === 0 ? 0 : 1
   }
   const [passed, failed] = await runCaseFiles(config.tests, config, io)
   io.stdout.write(`Route cases: ${passed} passed, ${failed} failed.\n`)
-  return failed === 0 ? 0 : 1
+  return failed === 0 && unhealthy === 0 ? 0 : 1
 }
 
 export async function runTestRoutes (files: readonly string[], io: CommandIO): Promise<number> {
