@@ -119,15 +119,24 @@ export class JsIngest {
       if (listeners > 1) opts.reusePort = true
       const s = dgram.createSocket(opts)
       s.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo.address, rinfo.port))
-      s.on('error', (err) => o.logger.error({ err }, 'UDP socket error.'))
       try {
         s.bind({ address: toBindAddress(o.address), port: i === 0 ? o.port : this.boundPort, exclusive: listeners === 1 })
         await once(s, 'listening')
       } catch (err) {
         s.close()
-        throw new NetconsdError('NETCONSD_ERR_INGEST_BIND', `Could not bind UDP ${o.address} port ${o.port}: ${(err as Error).message}`,
-          { address: o.address, port: o.port, reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message }, { cause: err })
+        const code = (err as NodeJS.ErrnoException).code
+        const hint = code === 'EADDRINUSE'
+          ? 'another process holds the port; stop it or pick another port (-u)'
+          : code === 'EACCES'
+            ? 'ports below 1024 need CAP_NET_BIND_SERVICE; use 1514 or grant the capability'
+            : code === 'EADDRNOTAVAIL'
+              ? 'the address is not configured on this machine (-a)'
+              : (err as Error).message
+        throw new NetconsdError('NETCONSD_ERR_INGEST_BIND', `Cannot listen on UDP [${o.address}]:${o.port}: ${code ?? 'bind failed'}: ${hint}.`,
+          { address: o.address, port: o.port, reason: code ?? (err as Error).message }, { cause: err })
       }
+      // Only after a successful bind: a bind failure is reported once, above.
+      s.on('error', (err) => o.logger.error({ err }, 'UDP socket error.'))
       if (i === 0) {
         this.boundPort = s.address().port
         try { s.setRecvBufferSize(o.recvBufferBytes) } catch { /* capped below */ }
