@@ -21,7 +21,7 @@ import type { FromWorker, HostStat, ToWorker, WorkerData } from './worker/protoc
 import type { PipelineSnapshot } from './worker/pipeline.js'
 import type { NetconsRecord } from './types.js'
 import type { Sink } from './sinks/types.js'
-import { sinkTypes } from './sinks/registry.js'
+import { createSink } from './sinks/registry.js'
 import { createPager, type PagerSinkOptions } from './incidents/pager-sink.js'
 import type { Pager } from './incidents/pager.js'
 import { Metrics } from './metrics/metrics.js'
@@ -331,10 +331,8 @@ export class Daemon {
         out.set(id, { pager: createPager(opts, targets, this.#log.child({ pager: id })), targets })
         for (const t of opts.to) {
           const tc = config.sinks[t]
-          const load = tc === undefined ? undefined : sinkTypes[tc.type]
-          if (tc === undefined || load === undefined) throw new NetconsdError('NETCONSD_ERR_CONFIG_INVALID', `Pager ${id} pages through unknown sink ${t}.`, { sinkId: id, target: t })
-          const { type: _t, ...options } = tc
-          targets.push(await (await load())(options, { sinkId: t, thread: -1, workerCount: config.workers.count, logger: this.#log.child({ sinkId: t, pager: id }), configDir: config.dir }))
+          if (tc === undefined) throw new NetconsdError('NETCONSD_ERR_CONFIG_INVALID', `Pager ${id} pages through unknown sink ${t}.`, { sinkId: id, target: t })
+          targets.push(await createSink(t, tc, { sinkId: t, thread: -1, workerCount: config.workers.count, logger: this.#log.child({ sinkId: t, pager: id }), configDir: config.dir }))
         }
       }
     } catch (err) {

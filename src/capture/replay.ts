@@ -23,7 +23,7 @@ import { HostTable } from '../ncrx/hosts.js'
 import { IncidentDetector } from '../incidents/detector.js'
 import { resolveIncidentsConfig } from '../incidents/config.js'
 import type { IncidentsConfig } from '../incidents/config.js'
-import { sinkTypes } from '../sinks/registry.js'
+import { createSink } from '../sinks/registry.js'
 import { createLogger } from '../log.js'
 import { readCapture } from './read.js'
 
@@ -56,10 +56,7 @@ export interface ReplaySummary {
 async function openSinks (config: Config, logger: Logger): Promise<Map<string, Sink>> {
   const sinks = new Map<string, Sink>()
   for (const [id, sc] of Object.entries(config.sinks)) {
-    const load = sinkTypes[sc.type]
-    if (load === undefined) throw new Error(`sink ${id}: type ${sc.type} has no implementation in this build`)
-    const factory = await load()
-    sinks.set(id, await factory(sc as Record<string, unknown>, { sinkId: id, thread: 0, workerCount: 1, logger: logger.child({ sink: id }), configDir: config.dir }))
+    sinks.set(id, await createSink(id, sc, { sinkId: id, thread: 0, workerCount: 1, logger: logger.child({ sink: id }), configDir: config.dir }))
   }
   return sinks
 }

@@ -6,7 +6,7 @@ import { relative } from 'node:path'
 import { loadConfig, formatConfigErrors } from './load.js'
 import { runCasesFile, formatCasesRun } from '../router/cases.js'
 import type { Config } from './types.js'
-import { sinkTypes } from '../sinks/registry.js'
+import { createSink } from '../sinks/registry.js'
 import { pino } from 'pino'
 
 export interface CommandIO {
@@ -51,12 +51,9 @@ async function checkSinkHealth (config: Config, io: CommandIO, timeoutMs = 5000)
   const logger = pino({ level: 'silent' })
   for (const [id, sc] of Object.entries(config.sinks)) {
     if (sc.type === 'module' || sc.type === 'pager') continue
-    const load = sinkTypes[sc.type]
-    if (load === undefined) continue
-    const { type: _t, ...options } = sc
     let verdict: { ok: boolean, message?: string }
     try {
-      const sink = await (await load())(options, { sinkId: id, thread: 0, workerCount: config.workers.count, logger, configDir: config.dir })
+      const sink = await createSink(id, sc, { sinkId: id, thread: 0, workerCount: config.workers.count, logger, configDir: config.dir })
       try {
         let timer: NodeJS.Timeout | undefined
         const timeout = new Promise<{ ok: boolean, message: string }>((resolve) => { timer = setTimeout(() => resolve({ ok: false, message: `no answer within ${timeoutMs} ms` }), timeoutMs) })

@@ -2,7 +2,9 @@
  * Sink types by name. Adding a sink type is one folder under `src/sinks/<type>/` exporting a
  * `SinkFactory`, plus one line here and its options schema in `schemas/sinks/<type>.schema.json`.
  */
-import type { SinkFactory } from './types.js'
+import type { Sink, SinkContext, SinkFactory } from './types.js'
+import type { SinkConfig } from '../config/types.js'
+import { NetconsdError } from '../errors.js'
 
 export const sinkTypes: Record<string, () => Promise<SinkFactory<any>>> = {
   stdout: async () => (await import('./stdout/index.js')).createStdoutSink,
@@ -13,4 +15,17 @@ export const sinkTypes: Record<string, () => Promise<SinkFactory<any>>> = {
   file: async () => (await import('./file/index.js')).createFileSink,
   // Worker half of paging: forwards to the main-thread Pager (src/incidents/pager-sink.ts).
   pager: async () => (await import('../incidents/pager-sink.js')).createPagerSink,
+}
+
+/**
+ * Creates one instance of a configured sink: looks its type up, strips `type`, calls the
+ * factory. The one place that does this (workers, the main-thread pagers, check-config, replay).
+ */
+export async function createSink (id: string, sc: SinkConfig, ctx: SinkContext): Promise<Sink> {
+  const load = sinkTypes[sc.type]
+  if (load === undefined) {
+    throw new NetconsdError('NETCONSD_ERR_CONFIG_INVALID', `Sink ${id} has unknown type ${sc.type}; known types: ${Object.keys(sinkTypes).join(', ')}.`, { sinkId: id, known: Object.keys(sinkTypes) })
+  }
+  const { type: _type, ...options } = sc
+  return await (await load())(options, ctx)
 }

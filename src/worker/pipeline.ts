@@ -23,7 +23,7 @@ import type { NetconsRecord } from '../types.js'
 import type { Sink, SinkContext, SinkStats } from '../sinks/types.js'
 import type { PacketBatch } from '../ingest/batch.js'
 import { formatAddress } from '../ingest/batch.js'
-import { sinkTypes } from '../sinks/registry.js'
+import { createSink } from '../sinks/registry.js'
 import { NetconsdError } from '../errors.js'
 import { RateLimitedLog } from '../log.js'
 import { HostTable } from '../ncrx/hosts.js'
@@ -129,21 +129,15 @@ export class Pipeline {
         const key = JSON.stringify([sc, bc ?? null, bc !== undefined ? buffer.dir ?? null : null])
         const old = keep.get(id)
         if (old !== undefined && old.key === key) { out.set(id, old); continue }
-        const load = sinkTypes[sc.type]
-        if (load === undefined) {
-          throw new NetconsdError('NETCONSD_ERR_CONFIG_INVALID', `Sink ${id} has unknown type ${sc.type}.`, { sinkId: id, known: Object.keys(sinkTypes) })
-        }
-        const { type: _type, ...options } = sc
-        const factory = await load()
         const ctx = this.#ctx(id, config)
         if (bc !== undefined) {
           // A buffer directory has one owner: the old instance lets go of it before the new one opens it.
           if (old !== undefined) await old.sink.close(DEFAULT_SINK_CLOSE_MS)
           const queue = await openSinkQueue({ baseDir: buffer.dir ?? defaultBufferDir(), configDir: config.dir, sinkId: id, thread: this.thread, workerCount: this.#workerCount, config: bc })
-          const maxBatchRecords = typeof options.maxBatchRecords === 'number' ? options.maxBatchRecords : undefined
+          const maxBatchRecords = typeof sc.maxBatchRecords === 'number' ? sc.maxBatchRecords : undefined
           ctx.wrapTransport = (t) => withDiskBuffer(t, queue, { logger: ctx.logger, sinkId: id, ...(maxBatchRecords !== undefined ? { maxBatchRecords } : {}) })
         }
-        out.set(id, { sink: await factory(options, ctx), key })
+        out.set(id, { sink: await createSink(id, sc, ctx), key })
       }
     } catch (err) {
       // Close what was created for this attempt, leave the old ones alone.
