@@ -26,6 +26,7 @@ import type { HealthResult, SendResult, Transport } from '../sinks/types.js'
 import type { SinkSnapshot } from '../metrics/snapshot.js'
 import { LATENCY_BUCKETS_MS, type DeliveryStats, type LatencySummary } from '../sinks/delivery/runner.js'
 import { NetconsdError } from '../errors.js'
+import { startAttempt, jitteredDelayMs, type Attempt } from '../sinks/delivery/attempt.js'
 import { RateLimitedLog } from '../log.js'
 import { DiskQueue, type DiskQueueOptions } from './disk-queue.js'
 import { decodeRecord, encodeRecord } from './codec.js'
@@ -81,7 +82,8 @@ export class DiskBufferedTransport implements Transport {
   #wake: (() => void) | null = null
   /** Ends a backoff sleep early (close only: new records must not shorten a backoff). */
   #wakeSleep: (() => void) | null = null
-  #abort: AbortController | null = null
+  /** The send in progress, ended at close(). */
+  #attemptNow: Attempt | null = null
   #idleWaiters: Array<() => void> = []
 
   #sent = 0
@@ -178,7 +180,7 @@ export class DiskBufferedTransport implements Transport {
     ])
     clearTimeout(timer)
     this.#stopped = true
-    this.#abort?.abort(new NetconsdError('NETCONSD_ERR_BUFFER_CLOSED', 'Shutting down; the batch stays in the disk buffer.', { sinkId: this.#sinkId }))
+    this.#attemptNow?.abort(new NetconsdError('NETCONSD_ERR_BUFFER_CLOSED', 'Shutting down; the batch stays in the disk buffer.', { sinkId: this.#sinkId }))
     this.#wake?.()
     this.#wakeSleep?.()
     await this.#pump
@@ -253,8 +255,7 @@ export class DiskBufferedTransport implements Transport {
         return true
       }
       if (this.#stopped) return false
-      const computed = Math.min(backoff, this.#opts.maxBackoffMs)
-      const delay = result.retryAfterMs ?? (computed / 2 + this.random() * computed / 2)
+      const delay = result.retryAfterMs ?? jitteredDelayMs(Math.min(backoff, this.#opts.maxBackoffMs), this.random)
       backoff = Math.min(backoff * 2, this.#opts.maxBackoffMs)
       this.#logError('retry', result.error)
       await this.#sleep(delay)
@@ -264,34 +265,13 @@ export class DiskBufferedTransport implements Transport {
   }
 
   async #attempt (batch: NetconsRecord[]): Promise<SendResult> {
-    const ac = new AbortController()
-    this.#abort = ac
+    const attempt = startAttempt(this.#inner, batch, this.#opts.requestTimeoutMs, this.#sinkId)
+    this.#attemptNow = attempt
     const started = Date.now()
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<SendResult>((resolve) => {
-      timer = setTimeout(() => {
-        const error = new NetconsdError('NETCONSD_ERR_SINK_TIMEOUT', `Send timed out after ${this.#opts.requestTimeoutMs} ms.`, { sinkId: this.#sinkId })
-        ac.abort(error)
-        resolve({ status: 'retryable', error })
-      }, this.#opts.requestTimeoutMs)
-    })
-    const aborted = new Promise<SendResult>((resolve) => {
-      ac.signal.addEventListener('abort', () => {
-        resolve({ status: 'retryable', error: ac.signal.reason instanceof Error ? ac.signal.reason : new Error('aborted') })
-      }, { once: true })
-    })
-    const send = (async (): Promise<SendResult> => {
-      try {
-        return await this.#inner.send(batch, ac.signal)
-      } catch (err) {
-        return { status: 'retryable', error: err instanceof Error ? err : new Error(String(err)) }
-      }
-    })()
     try {
-      return await Promise.race([send, timeout, aborted])
+      return await attempt.result
     } finally {
-      clearTimeout(timer)
-      this.#abort = null
+      this.#attemptNow = null
       this.#observe(Date.now() - started)
     }
   }

@@ -18,6 +18,7 @@
  * instance lives in one worker, which sees all records of its hosts). A dead or slow peer only
  * fills this sink's queue: `write` never waits, so ingest and other sinks carry on.
  */
+import { startAttempt, jitteredDelayMs, type Attempt } from './attempt.js'
 import type { BufferedStats } from '../../buffer/buffered-transport.js'
 import type { NetconsRecord } from '../../types.js'
 import type { HealthResult, SendResult, Sink, SinkContext, SinkStats, Transport } from '../types.js'
@@ -100,7 +101,8 @@ export class DeliveryRunner implements Sink {
   #deadlineHit = false
   /** Wakers of the current attempt / backoff sleep, called at the shutdown deadline. Removed when done, so nothing accumulates. */
   readonly #cancelers = new Set<() => void>()
-  #abort: AbortController | null = null
+  /** The send in progress, ended at the shutdown deadline. */
+  #attemptNow: Attempt | null = null
 
   #sent = 0
   #failed = 0
@@ -220,7 +222,7 @@ export class DeliveryRunner implements Sink {
 
   #hitDeadline (): void {
     this.#deadlineHit = true
-    this.#abort?.abort(new NetconsdError('NETCONSD_ERR_SINK_SEND', 'Shutdown deadline reached.', { sinkId: this.#ctx.sinkId }))
+    this.#attemptNow?.abort(new NetconsdError('NETCONSD_ERR_SINK_SEND', 'Shutdown deadline reached.', { sinkId: this.#ctx.sinkId }))
     for (const wake of this.#cancelers) wake()
     this.#cancelers.clear()
     // Queued records are dropped now; the in-flight batch is dropped by its send loop when the
@@ -314,13 +316,11 @@ export class DeliveryRunner implements Sink {
         this.#logFailure('rejected', result.error, n)
         return this.#finish(n, 'rejected')
       }
-      // Retryable. Honour the peer's Retry-After as given (it knows when it will be back); our
-      // own backoff is exponential with "equal jitter": half fixed, half random, so a fleet of
-      // restarted daemons does not retry in lockstep.
-      const computed = Math.min(backoffMs, this.options.maxBackoffMs)
+      // Retryable. Honour the peer's Retry-After as given (it knows when it will be back), else
+      // our own jittered exponential backoff.
       const delayMs = result.retryAfterMs !== undefined
         ? Math.max(0, result.retryAfterMs)
-        : computed / 2 + this.random() * computed / 2
+        : jitteredDelayMs(Math.min(backoffMs, this.options.maxBackoffMs), this.random)
       backoffMs = Math.min(backoffMs * 2, this.options.maxBackoffMs)
       const elapsed = Date.now() - firstAttemptAt
       if (retries >= this.options.maxRetries || elapsed + delayMs > this.options.maxRetryMs) {
@@ -337,39 +337,13 @@ export class DeliveryRunner implements Sink {
 
   /** One send attempt, bounded by `requestTimeoutMs` and the shutdown deadline. Never rejects. */
   async #attempt (batch: NetconsRecord[]): Promise<SendResult> {
-    const ac = new AbortController()
-    this.#abort = ac
+    const attempt = startAttempt(this.#transport, batch, this.options.requestTimeoutMs, this.#ctx.sinkId)
+    this.#attemptNow = attempt
     const started = Date.now()
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<SendResult>((resolve) => {
-      timer = setTimeout(() => {
-        const error = new NetconsdError('NETCONSD_ERR_SINK_TIMEOUT', `Send timed out after ${this.options.requestTimeoutMs} ms.`, {
-          sinkId: this.#ctx.sinkId, timeoutMs: this.options.requestTimeoutMs
-        })
-        ac.abort(error)
-        resolve({ status: 'retryable', error })
-      }, this.options.requestTimeoutMs)
-    })
-    let wake!: () => void
-    const cancelled = new Promise<SendResult>((resolve) => {
-      wake = () => resolve({ status: 'retryable', error: new NetconsdError('NETCONSD_ERR_SINK_SEND', 'Shutdown deadline reached.', { sinkId: this.#ctx.sinkId }) })
-    })
-    this.#cancelers.add(wake)
-    const send = (async (): Promise<SendResult> => {
-      try {
-        return await this.#transport.send(batch, ac.signal)
-      } catch (err) {
-        // A transport should classify its own errors; a throw is treated as transient.
-        const error = err instanceof Error ? err : new Error(String(err))
-        return { status: 'retryable', error }
-      }
-    })()
     try {
-      return await Promise.race([send, timeout, cancelled])
+      return await attempt.result
     } finally {
-      clearTimeout(timer)
-      this.#cancelers.delete(wake)
-      this.#abort = null
+      this.#attemptNow = null
       this.#observeLatency(Date.now() - started)
     }
   }

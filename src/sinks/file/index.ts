@@ -27,6 +27,7 @@
  * age, and keeps a stream, timers and a history file per file, which does not fit thousands of
  * per-host files per worker.
  */
+import { jitteredDelayMs } from '../delivery/attempt.js'
 import { dirname } from 'node:path'
 import type { HealthResult, Sink, SinkContext, SinkFactory, SinkStats } from '../types.js'
 import type { NetconsRecord } from '../../types.js'
@@ -368,7 +369,7 @@ export class FileSink implements Sink {
     this.#writeErrors++
     w.failures++
     const base = Math.min(this.options.retryBackoffMaxMs, this.options.retryBackoffMs * 2 ** Math.min(w.failures - 1, 30))
-    const delay = Math.round(base / 2 + Math.random() * base / 2)
+    const delay = Math.round(jitteredDelayMs(base))
     w.retryAt = Date.now() + delay
     const error = new NetconsdError('NETCONSD_ERR_SINK_SEND', `cannot write ${w.path}: ${code}`, { path: w.path, errno: code }, { cause: err })
     this.#lastError = error.message

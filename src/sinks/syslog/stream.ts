@@ -13,6 +13,7 @@
  *   retry may duplicate part of that batch on the receiver (at-least-once).
  * - Sends are serialised: a second batch waits for the first to finish.
  */
+import { jitteredDelayMs } from '../delivery/attempt.js'
 import { connect as netConnect, isIP, type Socket } from 'node:net'
 import { connect as tlsConnect, type TLSSocket, type ConnectionOptions } from 'node:tls'
 import type { Logger } from 'pino'
@@ -79,7 +80,7 @@ export class StreamTransport implements Transport {
   /** Exponential backoff with equal jitter: half fixed, half random, so instances do not reconnect in lockstep. */
   #backoffMs (): number {
     const d = Math.min(this.#o.reconnectBackoffMaxMs, this.#o.reconnectBackoffMs * 2 ** Math.min(this.#failures - 1, 30))
-    return Math.round(d / 2 + Math.random() * d / 2)
+    return Math.round(jitteredDelayMs(d))
   }
 
   #dial (): Promise<Socket> {
