@@ -3,6 +3,7 @@
  * sink: one page per incident, suppression per host + signature, panics never held back, fleet
  * summaries, events, the worker-side forwarder, and the real oops capture end to end.
  */
+import { rec } from '../helpers/records.js'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
@@ -47,31 +48,20 @@ function webhook (url: string): Sink {
 let seq = 0
 function incident (host: string, type: string, signature: string, extra: Record<string, unknown> = {}): NetconsRecord {
   const id = `${host}/${++seq}`
-  return {
+  return rec({
     kind: 'incident',
-    format: 'extended',
     src: `::ffff:10.0.0.${host.length}`,
     srcPort: 6665,
     host: { name: host, address: '::ffff:10.0.0.1', labels: {} },
     thread: 0,
     seq: 1,
-    facility: 0,
     level: 0,
     tsUsec: 1,
     text: `${type} title`,
     raw: Buffer.from(`${type} title`),
-    dict: [],
-    release: null,
-    contStart: false,
-    cont: false,
-    oos: false,
-    seqReset: false,
-    incomplete: false,
-    lostBefore: 0,
     receivedAt: 1_700_000_000_000,
-    attributes: {},
     incident: { type, title: `${type} title`, summary: `${type} in f`, signature, signatureId: 'abcd', function: 'f+0x1/0x2', frames: ['f+0x1/0x2'], id, ...extra }
-  }
+  })
 }
 
 function clock (): { now: () => number, advance: (ms: number) => void } {

@@ -8,6 +8,7 @@
  * `received` (optional) reports how many records the destination has got, so delivery is
  * checked at the peer and not only in the sink's own counters.
  */
+import { rec } from '../helpers/records.js'
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { pino } from 'pino'
@@ -41,31 +42,18 @@ let seqCounter = 0
 /** A plausible extended-format kernel record; override any field. */
 export function makeTestRecord (overrides: Partial<NetconsRecord> = {}): NetconsRecord {
   const text = overrides.text ?? `test message ${seqCounter}`
-  return {
-    kind: 'log',
-    format: 'extended',
+  return rec({
     src: '::ffff:192.0.2.10',
     srcPort: 6666,
     host: { name: 'web-1', address: '::ffff:192.0.2.10', labels: { rack: 'r1' } },
     thread: 0,
     seq: seqCounter++,
-    facility: 0,
-    level: 6,
     tsUsec: 12_345_678,
     text,
     raw: Buffer.from(text),
-    dict: [],
-    release: null,
-    contStart: false,
-    cont: false,
-    oos: false,
-    seqReset: false,
-    incomplete: false,
-    lostBefore: 0,
     receivedAt: 1_700_000_000_000,
-    attributes: {},
     ...overrides
-  }
+  })
 }
 
 /** Records that stress a formatter: legacy (no level/seq/ts), empty, long, non-ASCII, an incident. */
