@@ -226,7 +226,8 @@ export class Daemon {
       config,
       receivePath: this.#receivePath,
       logLevel: this.#log.level,
-      statsIntervalMs: this.#opts.statsIntervalMs ?? 1000
+      statsIntervalMs: this.#opts.statsIntervalMs ?? 1000,
+      hostStats: (this.#config.metrics as { listen?: string } | undefined)?.listen !== undefined
     }
     const worker = new Worker(WORKER_URL, { workerData: data })
     const slot: WorkerSlot = { thread, worker, ready: false, hosts: [], stopping: false, restarts }

@@ -20,6 +20,11 @@ export interface WorkerData {
   logLevel: string
   /** How often the worker posts a stats snapshot, ms (0 = only at exit). */
   statsIntervalMs: number
+  /**
+   * Whether periodic snapshots carry the per-host list (only the metrics endpoint reads it; with
+   * 100k hosts per worker, cloning it every second would be wasted work).
+   */
+  hostStats: boolean
 }
 
 /** A PacketBatch as it crosses threads: the typed arrays' buffers are transferred. */

@@ -61,7 +61,7 @@ async function start (): Promise<void> {
     }
     if (data.statsIntervalMs > 0) {
       statsTimer = setInterval(() => {
-        post({ type: 'stats', snapshot: pipeline.snapshot(), hosts: hosts(), kernelDrops: native?.kernelDrops() ?? null })
+        post({ type: 'stats', snapshot: pipeline.snapshot(), hosts: data.hostStats ? hosts() : [], kernelDrops: native?.kernelDrops() ?? null })
       }, data.statsIntervalMs)
       statsTimer.unref()
     }
