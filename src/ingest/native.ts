@@ -271,7 +271,8 @@ export function openNativeSocket (opts: NativeSocketOptions, onBatch: (b: Packet
   }
   batch = {
     count: 0,
-    data: new Uint8Array(raw.data),
+    // A Buffer view (no copy), so the worker decodes text straight out of the slots.
+    data: Buffer.from(raw.data),
     offsets: new Uint32Array(raw.offsets),
     lengths: new Uint32Array(raw.lengths),
     addrs: new Uint8Array(raw.addrs),

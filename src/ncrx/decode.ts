@@ -20,7 +20,6 @@
  */
 
 const BSLASH = 0x5c
-const u8IndexOf = Uint8Array.prototype.indexOf
 const NL = 0x0a
 const EQ = 0x3d
 const SPACE = 0x20
@@ -104,8 +103,8 @@ export function parseDict (src: Uint8Array, start: number, end: number): Array<[
   let view: Buffer | null = null
   let i = start
   while (i < end) {
-    let nl = src.indexOf(NL, i)
-    if (nl < 0 || nl > end) nl = end
+    let nl = indexOfByte(src, NL, i, end)
+    if (nl < 0) nl = end
     let ls = i
     if (src[ls] === SPACE && ls < nl) ls++
     if (ls < nl) {
@@ -127,21 +126,54 @@ export function parseDict (src: Uint8Array, start: number, end: number): Array<[
 /** Text, raw bytes and dictionary of an extended body src[start, end). */
 export interface DecodedBody {
   text: string
-  raw: Buffer
+  /** The bytes `text` was decoded from; null when they are exactly `Buffer.from(text)` (nothing was unescaped or replaced). */
+  raw: Buffer | null
   dict: Array<[string, string]>
 }
 
-/** Splits at the first `\n`, unescapes the text, parses the dictionary. */
-export function decodeExtendedBody (src: Uint8Array, start: number, end: number): DecodedBody {
-  // Native TypedArray#indexOf beats a JS byte loop, and Buffer#indexOf (extra argument checks).
-  let nl = u8IndexOf.call(src, NL, start)
-  if (nl >= end) nl = -1
-  const textEnd = nl < 0 ? end : nl
-  let bs = u8IndexOf.call(src, BSLASH, start)
-  if (bs >= textEnd) bs = -1
-  const raw = unescapeBytes(src, start, textEnd, bs)
-  const dict = nl < 0 || nl + 1 >= end ? [] : parseDict(src, nl + 1, end)
-  return { text: raw.toString('utf8', 0, raw.length), raw, dict }
+const bufUtf8Slice: ((this: Uint8Array, start: number, end: number) => string) | undefined =
+  (Buffer.prototype as unknown as { utf8Slice?: (this: Uint8Array, start: number, end: number) => string }).utf8Slice
+
+/**
+ * UTF-8 text of src[start, end) without copying the bytes first: Buffer's own slice decoder where
+ * Node has it (all supported versions), `toString` otherwise. `src` must be a Buffer.
+ */
+export function utf8Text (src: Buffer, start: number, end: number): string {
+  return bufUtf8Slice !== undefined ? bufUtf8Slice.call(src, start, end) : src.toString('utf8', start, end)
+}
+
+/** `u` as a Buffer over the same memory (no copy; `u` itself when it already is one). */
+export function asBuffer (u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+}
+
+/**
+ * Splits at the first `\n`, unescapes the text, parses the dictionary. Every scan stops at `end`
+ * (`src` may be a whole batch). The text is decoded straight from `src` when it holds no escape;
+ * `raw` is then left null unless decoding replaced bytes (invalid UTF-8), so the caller copies
+ * nothing for the common, plain-ASCII kernel record.
+ */
+export function decodeExtendedBody (src: Buffer, start: number, end: number): DecodedBody {
+  let textEnd = start
+  let bs = -1
+  for (; textEnd < end; textEnd++) {
+    const c = src[textEnd]!
+    if (c === NL) break
+    if (c === BSLASH && bs < 0) bs = textEnd
+  }
+  let text: string
+  let raw: Buffer | null
+  if (bs < 0) {
+    text = utf8Text(src, start, textEnd)
+    // U+FFFD in the text: invalid bytes were replaced (or the sender really wrote U+FFFD);
+    // either way re-encoding might not give the bytes back, so keep them.
+    raw = text.indexOf('\uFFFD') < 0 ? null : copyBytes(src, start, textEnd)
+  } else {
+    raw = unescapeBytes(src, start, textEnd, bs)
+    text = utf8Text(raw, 0, raw.length)
+  }
+  const dict = textEnd + 1 >= end ? [] : parseDict(src, textEnd + 1, end)
+  return { text, raw, dict }
 }
 
 /**

@@ -22,7 +22,8 @@
  */
 import type { NcrxConfig } from '../config/types.js'
 import type { HostInfo, NetconsRecord } from '../types.js'
-import { copyBytes, decodeExtendedBody, legacyTsUsec } from './decode.js'
+import { asBuffer, copyBytes, decodeExtendedBody, legacyTsUsec } from './decode.js'
+import { LogRecord } from './record.js'
 import { type HeldMsg, Ncrx, type NcrxCounters, DropReason, newNcrxCounters } from './ncrx.js'
 import { Kind, MALFORMED_REASONS, ParsedHeader, parseDatagram } from './parse.js'
 
@@ -70,61 +71,20 @@ class HostState extends Ncrx {
     super(cfg, counters)
   }
 
-  protected deliverDirect (h: ParsedHeader, payload: Uint8Array, len: number, nowReal: number, srcPort: number, release: string | null, seqReset: boolean, lostBefore: number): void {
-    const body = decodeExtendedBody(payload, h.bodyStart, len)
-    this.table._emitRecord({
-      kind: 'log',
-      format: 'extended',
-      src: this.address,
-      srcPort,
-      host: this.info,
-      thread: this.table.thread,
-      seq: h.seq,
-      facility: h.facility,
-      level: h.level,
-      tsUsec: h.tsUsec < 0 ? null : h.tsUsec,
-      text: body.text,
-      raw: body.raw,
-      dict: body.dict,
-      release,
-      contStart: h.contStart,
-      cont: h.cont,
-      oos: false,
-      seqReset,
-      incomplete: false,
-      lostBefore,
-      receivedAt: nowReal,
-      attributes: {}
-    })
+  protected deliverDirect (h: ParsedHeader, payload: Uint8Array, end: number, nowReal: number, srcPort: number, release: string | null, seqReset: boolean, lostBefore: number): void {
+    // HostTable.receive hands ncrx a Buffer, so the text is decoded in place.
+    const body = decodeExtendedBody(payload as Buffer, h.bodyStart, end)
+    this.table._emitRecord(new LogRecord('extended', this.address, srcPort, this.info, this.table.thread,
+      h.seq, h.facility, h.level, h.tsUsec < 0 ? null : h.tsUsec, body.text, body.raw, body.dict, release,
+      h.contStart, h.cont, false, seqReset, false, lostBefore, nowReal))
   }
 
   protected deliverHeld (m: HeldMsg, oos: boolean, incomplete: boolean, lostBefore: number): void {
     const bytes = incomplete ? m.receivedBytes() : m.body
     const body = decodeExtendedBody(bytes, 0, bytes.length)
-    this.table._emitRecord({
-      kind: 'log',
-      format: 'extended',
-      src: this.address,
-      srcPort: m.srcPort,
-      host: this.info,
-      thread: this.table.thread,
-      seq: m.seq,
-      facility: m.facility,
-      level: m.level,
-      tsUsec: m.tsUsec < 0 ? null : m.tsUsec,
-      text: body.text,
-      raw: body.raw,
-      dict: body.dict,
-      release: m.release,
-      contStart: m.contStart,
-      cont: m.cont,
-      oos,
-      seqReset: m.seqReset,
-      incomplete,
-      lostBefore,
-      receivedAt: m.rxReal,
-      attributes: {}
-    })
+    this.table._emitRecord(new LogRecord('extended', this.address, m.srcPort, this.info, this.table.thread,
+      m.seq, m.facility, m.level, m.tsUsec < 0 ? null : m.tsUsec, body.text, body.raw, body.dict, m.release,
+      m.contStart, m.cont, oos, m.seqReset, incomplete, lostBefore, m.rxReal))
   }
 
   protected dropped (reason: string, count: number): void {
@@ -157,12 +117,17 @@ export class HostTable {
     this.counters = newNcrxCounters(MALFORMED_REASONS)
   }
 
-  /** One datagram. nowMono = monotonic ms (performance.now()), nowReal = Date.now(). */
-  receive (src: string, srcPort: number, payload: Uint8Array, nowMono: number, nowReal: number): void {
+  /**
+   * One datagram: payload[start, end) (default: all of it), which may be one of many packed in a
+   * batch buffer; nothing outside that range is read and nothing of it is retained.
+   * nowMono = monotonic ms (performance.now()), nowReal = Date.now().
+   */
+  receive (src: string, srcPort: number, payload: Uint8Array, nowMono: number, nowReal: number, start = 0, end = payload.length): void {
     const c = this.counters
     c.datagrams++
     const h = this.#hdr
-    const kind = parseDatagram(payload, this.#cfg.maxMessageBytes, h)
+    const buf = asBuffer(payload)
+    const kind = parseDatagram(buf, this.#cfg.maxMessageBytes, h, end, start)
     if (kind === Kind.Malformed) {
       c.malformed[h.reason] = (c.malformed[h.reason] ?? 0) + 1
       this.#onDrop?.(h.reason, src, 1)
@@ -171,12 +136,12 @@ export class HostTable {
     const host = this.#host(src, nowMono, nowReal)
     if (kind === Kind.Legacy) {
       c.legacy++
-      this.#emitLegacy(host, payload, nowReal, srcPort)
+      this.#emitLegacy(host, buf, start, end, nowReal, srcPort)
       return
     }
     c.extended++
     if (h.fragTotal >= 0) c.fragments++
-    host.receive(h, payload, payload.length, nowMono, nowReal, srcPort)
+    host.receive(h, buf, end, nowMono, nowReal, srcPort)
     const d = host.deadline()
     if (d !== host.due) this.#reschedule(host, d)
   }
@@ -313,33 +278,12 @@ export class HostTable {
     this.#nextGcAt = this.#hosts.size > 0 ? nowMono + this.#cfg.gcIntervalMs : -1
   }
 
-  #emitLegacy (host: HostState, payload: Uint8Array, nowReal: number, srcPort: number): void {
-    const raw = copyBytes(payload, 0, payload.length)
+  #emitLegacy (host: HostState, payload: Buffer, start: number, end: number, nowReal: number, srcPort: number): void {
+    const raw = copyBytes(payload, start, end)
     host.delivered++
-    this._emitRecord({
-      kind: 'log',
-      format: 'legacy',
-      src: host.address,
-      srcPort,
-      host: host.info,
-      thread: this.thread,
-      seq: null,
-      facility: 0,
-      level: null,
-      tsUsec: legacyTsUsec(payload),
-      text: raw.toString('utf8', 0, raw.length),
-      raw,
-      dict: [],
-      release: null,
-      contStart: false,
-      cont: false,
-      oos: false,
-      seqReset: false,
-      incomplete: false,
-      lostBefore: 0,
-      receivedAt: nowReal,
-      attributes: {}
-    })
+    this._emitRecord(new LogRecord('legacy', host.address, srcPort, host.info, this.thread,
+      null, 0, null, legacyTsUsec(raw), raw.toString('utf8', 0, raw.length), raw, [], null,
+      false, false, false, false, false, 0, nowReal))
   }
 
   // ── deadline heap ────────────────────────────────────────────────────────────────────────

@@ -229,7 +229,7 @@ export abstract class Ncrx {
   constructor (readonly cfg: Readonly<NcrxConfig>, readonly counters: NcrxCounters) {}
 
   /** A whole in-order message, straight from its datagram (nothing was copied). */
-  protected abstract deliverDirect (h: ParsedHeader, payload: Uint8Array, len: number, nowReal: number, srcPort: number, release: string | null, seqReset: boolean, lostBefore: number): void
+  protected abstract deliverDirect (h: ParsedHeader, payload: Uint8Array, end: number, nowReal: number, srcPort: number, release: string | null, seqReset: boolean, lostBefore: number): void
   /** A held message. */
   protected abstract deliverHeld (m: HeldMsg, oos: boolean, incomplete: boolean, lostBefore: number): void
   /** Something was discarded or released early. */
@@ -247,8 +247,8 @@ export abstract class Ncrx {
     return d
   }
 
-  /** One extended datagram, already parsed into `h`. `payload` is not retained. */
-  receive (h: ParsedHeader, payload: Uint8Array, len: number, nowMono: number, nowReal: number, srcPort: number): void {
+  /** One extended datagram, already parsed into `h` (positions in `payload`; it ends at `end`). `payload` is not retained. */
+  receive (h: ParsedHeader, payload: Uint8Array, end: number, nowMono: number, nowReal: number, srcPort: number): void {
     this.#oosHist = (this.#oosHist << 1) >>> 0
     const seq = h.seq
     if (this.headSeq < 0) this.#startStream(seq)
@@ -261,11 +261,11 @@ export abstract class Ncrx {
       const lost = this.#pendingLost
       this.#pendingLost = 0
       this.delivered++
-      this.deliverDirect(h, payload, len, nowReal, srcPort, h.releaseEnd > 0 ? this.#release(payload, h) : null, reset, lost)
+      this.deliverDirect(h, payload, end, nowReal, srcPort, h.releaseEnd > 0 ? this.#release(payload, h) : null, reset, lost)
       if (this.#oos.length > 0) this.#releaseOos(nowMono, false)
       return
     }
-    this.#placeDatagram(h, payload, len, nowMono, nowReal, srcPort)
+    this.#placeDatagram(h, payload, end, nowMono, nowReal, srcPort)
     this.#retire(nowMono, nowMono)
     if (this.#oos.length > 0) this.#releaseOos(nowMono, false)
     if (this.heldBytes > this.cfg.maxHeldBytesPerHost) this.#enforceCap(nowMono)
@@ -353,29 +353,29 @@ export abstract class Ncrx {
   }
 
   /** Places a datagram that did not take the fast path. */
-  #placeDatagram (h: ParsedHeader, payload: Uint8Array, len: number, now: number, nowReal: number, srcPort: number): void {
+  #placeDatagram (h: ParsedHeader, payload: Uint8Array, end: number, now: number, nowReal: number, srcPort: number): void {
     const seq = h.seq
     const n = this.cfg.slots
     const delta = seq - this.headSeq
-    if (delta > n || delta < -n) { this.#toOos(h, payload, len, now, nowReal, srcPort); return }
+    if (delta > n || delta < -n) { this.#toOos(h, payload, end, now, nowReal, srcPort); return }
     if (seq < this.tailSeq) {
       // Older than anything held. netconsd: emergency messages are never OOS for being old.
       if (h.emg || this.#recentlyDelivered(seq, now)) { this.#duplicate(); return }
-      this.#toOos(h, payload, len, now, nowReal, srcPort)
+      this.#toOos(h, payload, end, now, nowReal, srcPort)
       return
     }
     if (seq < this.headSeq) {
       const slot = this.#slots!.get(seq)!
       slot.ts = now
       if (slot.msg === null) {
-        slot.msg = this.#newHeld(h, payload, len, nowReal, srcPort)
+        slot.msg = this.#newHeld(h, payload, end, nowReal, srcPort)
         this.#hold(slot.msg)
       } else {
-        this.#merge(slot.msg, h, payload, len, nowReal, srcPort)
+        this.#merge(slot.msg, h, payload, end, nowReal, srcPort)
       }
       return
     }
-    const m = this.#newHeld(h, payload, len, nowReal, srcPort)
+    const m = this.#newHeld(h, payload, end, nowReal, srcPort)
     this.#hold(m)
     this.#append(m, now)
   }
@@ -456,16 +456,16 @@ export abstract class Ncrx {
 
   // ── held messages ────────────────────────────────────────────────────────────────────────
 
-  #newHeld (h: ParsedHeader, payload: Uint8Array, len: number, nowReal: number, srcPort: number): HeldMsg {
+  #newHeld (h: ParsedHeader, payload: Uint8Array, end: number, nowReal: number, srcPort: number): HeldMsg {
     let m: HeldMsg
-    const bodyLen = len - h.bodyStart
+    const bodyLen = end - h.bodyStart
     if (h.fragTotal < 0) {
       m = new HeldMsg(h.seq, copyBytes(payload, h.bodyStart, h.bodyStart + bodyLen))
     } else {
       m = new HeldMsg(h.seq, Buffer.alloc(h.fragTotal))
       m.bits = new Uint8Array((h.fragTotal + 7) >> 3)
       m.missing = h.fragTotal
-      this.#fill(m, h.fragOff, payload, h.bodyStart, len)
+      this.#fill(m, h.fragOff, payload, h.bodyStart, end)
     }
     m.facility = h.facility
     m.level = h.level
@@ -498,10 +498,10 @@ export abstract class Ncrx {
   }
 
   /** A datagram for a seq that already has a (maybe partial) message. */
-  #merge (m: HeldMsg, h: ParsedHeader, payload: Uint8Array, len: number, nowReal: number, srcPort: number): void {
+  #merge (m: HeldMsg, h: ParsedHeader, payload: Uint8Array, end: number, nowReal: number, srcPort: number): void {
     if (m.missing === 0) { this.#duplicate(); return }
     if (h.fragTotal !== m.body.length) { this.counters.drops[DropReason.seqConflict]!++; this.dropped(DropReason.seqConflict, 1); return }
-    const added = this.#fill(m, h.fragOff, payload, h.bodyStart, len)
+    const added = this.#fill(m, h.fragOff, payload, h.bodyStart, end)
     if (added === 0) { this.#duplicate(); return }
     m.srcPort = srcPort
     m.rxReal = nowReal
@@ -558,15 +558,15 @@ export abstract class Ncrx {
 
   // ── out of sequence and resets ───────────────────────────────────────────────────────────
 
-  #toOos (h: ParsedHeader, payload: Uint8Array, len: number, now: number, nowReal: number, srcPort: number): void {
+  #toOos (h: ParsedHeader, payload: Uint8Array, end: number, now: number, nowReal: number, srcPort: number): void {
     this.#oosHist |= 1
     const list = this.#oos
     let found: HeldMsg | undefined
     for (let i = 0; i < list.length; i++) if (list[i]!.seq === h.seq) { found = list[i]; break }
     if (found !== undefined) {
-      this.#merge(found, h, payload, len, nowReal, srcPort)
+      this.#merge(found, h, payload, end, nowReal, srcPort)
     } else {
-      const m = this.#newHeld(h, payload, len, nowReal, srcPort)
+      const m = this.#newHeld(h, payload, end, nowReal, srcPort)
       m.rxMono = now
       this.#hold(m)
       list.push(m)

@@ -155,19 +155,21 @@ function hasKey (buf: Uint8Array, start: number, end: number, key: string): bool
 }
 
 /**
- * Classifies one datagram and, for extended ones, fills `out`. Never throws.
- * `len` defaults to the whole view; `maxMessageBytes` bounds `ncfrag` totals.
+ * Classifies the datagram buf[start, end) and, for extended ones, fills `out` with positions in
+ * `buf` (so a batch of datagrams packed in one buffer is parsed in place, no view per datagram).
+ * Never throws. `end` defaults to the whole view; `maxMessageBytes` bounds `ncfrag` totals.
  */
-export function parseDatagram (buf: Uint8Array, maxMessageBytes: number, out: ParsedHeader, len: number = buf.length): Kind {
+export function parseDatagram (buf: Uint8Array, maxMessageBytes: number, out: ParsedHeader, end: number = buf.length, start = 0): Kind {
   out.reset()
-  if (len === 0) { out.reason = MalformedReason.empty; return Kind.Malformed }
+  const len = end - start
+  if (len <= 0) { out.reason = MalformedReason.empty; return Kind.Malformed }
 
   // 1. Find the first `;` among header-ish bytes.
-  const limit = len < MAX_HEADER_BYTES ? len : MAX_HEADER_BYTES
+  const limit = start + (len < MAX_HEADER_BYTES ? len : MAX_HEADER_BYTES)
   let semi = -1
   let firstComma = -1
   let dotBeforeComma = false
-  for (let i = 0; i < limit; i++) {
+  for (let i = start; i < limit; i++) {
     const c = buf[i]!
     if (c === SEMI) { semi = i; break }
     if (c <= 0x20 || c >= 0x7f) return Kind.Legacy
@@ -179,10 +181,10 @@ export function parseDatagram (buf: Uint8Array, maxMessageBytes: number, out: Pa
   if (semi < 0) return Kind.Legacy
 
   // 2. Optional release: a first field containing a dot.
-  let p = 0
+  let p = start
   if (dotBeforeComma) {
     if (firstComma < 0) return Kind.Legacy
-    out.releaseStart = 0
+    out.releaseStart = start
     out.releaseEnd = firstComma
     p = firstComma + 1
   }
@@ -203,57 +205,57 @@ export function parseDatagram (buf: Uint8Array, maxMessageBytes: number, out: Pa
   out.level = prio & 7
 
   p = prioEnd + 1
-  let end = fieldEnd(buf, p, semi)
-  const seq = parseUint(buf, p, end)
+  let fend = fieldEnd(buf, p, semi)
+  const seq = parseUint(buf, p, fend)
   if (seq < 0) return malformed(out, MalformedReason.badNumber)
   out.seq = seq
 
-  if (end < semi) {
+  if (fend < semi) {
     // ts_usec (may be empty)
-    p = end + 1
-    end = fieldEnd(buf, p, semi)
-    if (end > p) {
-      const ts = parseUint(buf, p, end)
+    p = fend + 1
+    fend = fieldEnd(buf, p, semi)
+    if (fend > p) {
+      const ts = parseUint(buf, p, fend)
       if (ts < 0) return malformed(out, MalformedReason.badNumber)
       out.tsUsec = ts
     }
   }
-  if (end < semi) {
+  if (fend < semi) {
     // flag: first character only
-    p = end + 1
-    end = fieldEnd(buf, p, semi)
-    if (end > p) {
+    p = fend + 1
+    fend = fieldEnd(buf, p, semi)
+    if (fend > p) {
       const f = buf[p]
       if (f === 0x63 /* c */) out.contStart = true
       else if (f === 0x2b /* + */) out.cont = true
     }
   }
   let haveFrag = false
-  while (end < semi) {
-    p = end + 1
-    end = fieldEnd(buf, p, semi)
-    if (hasKey(buf, p, end, 'ncfrag')) {
+  while (fend < semi) {
+    p = fend + 1
+    fend = fieldEnd(buf, p, semi)
+    if (hasKey(buf, p, fend, 'ncfrag')) {
       if (haveFrag) return malformed(out, MalformedReason.duplicateKey)
       haveFrag = true
       const vs = p + 7
       let slash = vs
-      while (slash < end && buf[slash] !== SLASH) slash++
-      if (slash >= end) return malformed(out, MalformedReason.badFragment)
+      while (slash < fend && buf[slash] !== SLASH) slash++
+      if (slash >= fend) return malformed(out, MalformedReason.badFragment)
       const off = parseUint(buf, vs, slash)
-      const total = parseUint(buf, slash + 1, end)
+      const total = parseUint(buf, slash + 1, fend)
       if (off < 0 || total < 1) return malformed(out, MalformedReason.badFragment)
       out.fragOff = off
       out.fragTotal = total
-    } else if (hasKey(buf, p, end, 'ncemg')) {
+    } else if (hasKey(buf, p, fend, 'ncemg')) {
       if (out.emg) return malformed(out, MalformedReason.duplicateKey)
-      if (parseUint(buf, p + 6, end) < 0) return malformed(out, MalformedReason.badNumber)
+      if (parseUint(buf, p + 6, fend) < 0) return malformed(out, MalformedReason.badNumber)
       out.emg = true
     }
     // anything else (caller=T123, unknown key=value, bare tokens) is ignored
   }
 
   if (haveFrag) {
-    const bodyLen = len - out.bodyStart
+    const bodyLen = end - out.bodyStart
     if (out.fragTotal > maxMessageBytes) return malformed(out, MalformedReason.fragmentTooLarge)
     if (bodyLen === 0) return malformed(out, MalformedReason.emptyFragment)
     if (out.fragOff >= out.fragTotal || out.fragOff + bodyLen > out.fragTotal) return malformed(out, MalformedReason.fragmentBounds)

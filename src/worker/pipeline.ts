@@ -23,6 +23,7 @@ import type { NetconsRecord } from '../types.js'
 import type { Sink, SinkContext, SinkStats } from '../sinks/types.js'
 import type { PacketBatch } from '../ingest/batch.js'
 import { formatAddress } from '../ingest/batch.js'
+import { asBuffer } from '../ncrx/decode.js'
 import { createSink } from '../sinks/registry.js'
 import { NetconsdError } from '../errors.js'
 import { RateLimitedLog } from '../log.js'
@@ -79,6 +80,8 @@ export class Pipeline {
   #detector!: IncidentDetector
   #timer: NodeJS.Timeout | undefined
   #timerAt = Infinity
+  /** Monotonic ms of the batch (or timer run) being processed: one clock read per batch, not per record. */
+  #now = 0
   #closed = false
   readonly #errLog = new RateLimitedLog()
   readonly #addrCache = new Map<number, string>()
@@ -150,15 +153,18 @@ export class Pipeline {
   /** One batch of datagrams (both receive paths). Processed synchronously: the batch memory may be reused after return. */
   receiveBatch (b: PacketBatch): void {
     if (this.#closed) return
-    const now = performance.now()
-    const { data, offsets, lengths, addrs, ports, rxMs } = b
+    const now = this.#now = performance.now()
+    const { offsets, lengths, addrs, ports, rxMs } = b
+    // Datagrams are parsed where they lie in the batch buffer: no view or copy per datagram.
+    const data = asBuffer(b.data)
     const adm = this.#admission
+    const hosts = this.#hosts
     for (let i = 0; i < b.count; i++) {
       const off = offsets[i]!
       const len = lengths[i]!
       const src = this.#address(addrs, i * 16)
       if (adm.admitDatagram(src, data, off, len, now) !== 'ok') continue
-      this.#hosts.receive(src, ports[i]!, data.subarray(off, off + len), now, rxMs)
+      hosts.receive(src, ports[i]!, data, now, rxMs, off, off + len)
     }
     this.#arm(now)
   }
@@ -166,6 +172,7 @@ export class Pipeline {
   /** One datagram, for tests and replay. */
   receive (src: string, srcPort: number, payload: Uint8Array, nowMono = performance.now(), nowReal = Date.now()): void {
     if (this.#closed) return
+    this.#now = nowMono
     if (this.#admission.admitDatagram(src, payload, 0, payload.length, nowMono) === 'ok') this.#hosts.receive(src, srcPort, payload, nowMono, nowReal)
     this.#arm(nowMono)
   }
@@ -186,7 +193,7 @@ export class Pipeline {
   }
 
   #onRecord (rec: NetconsRecord): void {
-    this.#detector.observe(rec, performance.now())
+    this.#detector.observe(rec, this.#now)
     this.#dispatch(rec)
   }
 
@@ -233,7 +240,7 @@ export class Pipeline {
     this.#timer = setTimeout(() => {
       this.#timer = undefined
       this.#timerAt = Infinity
-      const t = performance.now()
+      const t = this.#now = performance.now()
       this.#hosts.runTimers(t)
       this.#detector.runTimers(t)
       this.#arm(t)
@@ -264,7 +271,7 @@ export class Pipeline {
   /** Graceful stop: release every held message, then flush and close sinks and modules. */
   async shutdown (deadlineMs = DEFAULT_SINK_CLOSE_MS): Promise<PipelineSnapshot> {
     if (!this.#closed) {
-      const now = performance.now()
+      const now = this.#now = performance.now()
       this.#hosts.flushAll(now)
       this.#detector.flushAll(now)
       this.#closed = true

@@ -4,6 +4,8 @@ import fc from 'fast-check'
 import { decodeExtendedBody, legacyTsUsec, parseDict, unescapeBytes } from '../../src/ncrx/decode.js'
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1')
+/** What a record's `raw` is for a decoded body: the kept bytes, or the text re-encoded. */
+const rawOf = (d: { text: string, raw: Buffer | null }): Buffer => d.raw ?? Buffer.from(d.text, 'utf8')
 
 /** The kernel's escaping (printk.c msg_add_ext_text): bytes < 0x20, >= 0x7f and `\` as \xNN. */
 function kernelEscape (raw: Uint8Array): Buffer {
@@ -18,7 +20,7 @@ test('unescape: \\xNN to bytes, text is UTF-8 with U+FFFD for invalid bytes', ()
   assert.equal(d.text, 'tab\there and back\\slash and café')
   assert.deepEqual(d.raw, Buffer.from('tab\there and back\\slash and café'))
   const inv = decodeExtendedBody(b('x \\xff\\xfe y'), 0, 12)
-  assert.deepEqual([...inv.raw], [0x78, 0x20, 0xff, 0xfe, 0x20, 0x79])
+  assert.deepEqual([...rawOf(inv)], [0x78, 0x20, 0xff, 0xfe, 0x20, 0x79])
   assert.equal(inv.text, 'x \ufffd\ufffd y')
 })
 
@@ -68,10 +70,49 @@ test('property: unescape(kernelEscape(x)) === x for any bytes', () => {
 })
 
 test('property: decode never throws on arbitrary bytes', () => {
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), (buf) => {
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), (u) => {
+    const buf = Buffer.from(u)
     const d = decodeExtendedBody(buf, 0, buf.length)
-    assert.ok(d.raw.length <= buf.length)
+    assert.ok(rawOf(d).length <= buf.length)
     assert.equal(typeof d.text, 'string')
     legacyTsUsec(buf)
+  }))
+})
+
+test('plain text keeps no copy: raw is left to be re-encoded, and re-encoding gives the bytes back', () => {
+  const d = decodeExtendedBody(b('usb 1-1: new device\n'), 0, 20)
+  assert.equal(d.raw, null)
+  assert.equal(d.text, 'usb 1-1: new device')
+  // Unescaped UTF-8 from a userspace sender decodes cleanly: still no copy needed.
+  const utf = Buffer.from('café ok', 'utf8')
+  const du = decodeExtendedBody(utf, 0, utf.length)
+  assert.equal(du.raw, null)
+  assert.deepEqual(rawOf(du), utf)
+  // Invalid UTF-8 sent unescaped: the replaced bytes are kept.
+  const bad = Buffer.from([0x61, 0xff, 0x62])
+  assert.deepEqual(decodeExtendedBody(bad, 0, 3).raw, bad)
+})
+
+test('decode reads only [start, end) of a larger buffer (a batch of packed datagrams)', () => {
+  // Around the body: a backslash escape and a newline that must not be seen.
+  const whole = b('\\x41\nBEFORE;plain body\x41 here| SUBSYSTEM=x AFTER\\x42\n tail=1\n')
+  const start = whole.indexOf(';') + 1
+  const end = whole.indexOf('|')
+  const d = decodeExtendedBody(whole, start, end)
+  assert.equal(d.text, 'plain bodyA here')
+  assert.deepEqual(d.dict, [])
+  const s2 = whole.indexOf('plain')
+  const e2 = whole.indexOf(' AFTER')
+  const d2 = decodeExtendedBody(whole, s2, e2)
+  assert.equal(d2.text, 'plain bodyA here| SUBSYSTEM=x')
+})
+
+test('property: text and raw agree; raw is the bytes text was decoded from', () => {
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 20 }), fc.uint8Array({ maxLength: 20 }), (body, pre, post) => {
+    const esc = kernelEscape(body)
+    const whole = Buffer.concat([Buffer.from(pre), esc, Buffer.from(post)])
+    const d = decodeExtendedBody(whole, pre.length, pre.length + esc.length)
+    assert.deepEqual(rawOf(d), Buffer.from(body))
+    assert.equal(d.text, Buffer.from(body).toString('utf8'))
   }))
 })
