@@ -16,6 +16,19 @@ export interface ConsumerStatus { count: number, outOfOrder: number, gaps: numbe
 
 const dec = new TextDecoder()
 
+/** Writes the decimal digits of a non-negative integer at o[u]; returns the new end. */
+function writeUint (o: Buffer, u: number, v: number): number {
+  if (v < 10) { o[u] = 48 + v; return u + 1 }
+  if (v < 0x80000000) {
+    let n = 1
+    for (let t = v; t >= 10; t = (t / 10) | 0) n++
+    for (let i = u + n - 1; i >= u; i--) { const q = (v / 10) | 0; o[i] = 48 + v - q * 10; v = q }
+    return u + n
+  }
+  const s = String(v)
+  return u + o.write(s, u, 'latin1')
+}
+
 export class LineConsumer {
   readonly #fd: number
   readonly #statusPath: string
@@ -81,6 +94,40 @@ export class LineConsumer {
   readonly #lastById: number[] = []
   readonly #addrBytes: Buffer[] = []
   readonly #idByName = new Map<string, number>()
+
+  readonly #addrLine = new Map<string, Buffer>()
+
+  /**
+   * One parsed message, as an output module gets it: `<addr> <seq> <level> <ts> <text>\n` written
+   * straight into the pooled buffer (digits by hand, the text encoded in place), no per-line string.
+   */
+  line (addr: string, seq: number, level: number, ts: number, text: string): void {
+    this.count++
+    const last = this.#last.get(addr)
+    if (last !== undefined) {
+      if (seq <= last) this.outOfOrder++
+      else if (seq > last + 1) this.gaps += seq - last - 1
+    }
+    this.#last.set(addr, seq)
+    let a = this.#addrLine.get(addr)
+    if (a === undefined) { a = Buffer.from(addr + ' '); this.#addrLine.set(addr, a) }
+    // Worst case: address, three numbers of ≤ 16 digits with spaces, 3 bytes per UTF-16 unit, newline.
+    if (this.#outUsed + a.length + 54 + text.length * 3 > this.#out.length) this.flush()
+    const o = this.#out
+    let u = this.#outUsed
+    o.set(a, u)
+    u += a.length
+    u = writeUint(o, u, seq); o[u++] = 0x20
+    u = writeUint(o, u, level); o[u++] = 0x20
+    u = writeUint(o, u, ts); o[u++] = 0x20
+    u += (o as Buffer & { utf8Write: (s: string, at: number, max: number) => number }).utf8Write(text, u, o.length - u)
+    o[u++] = 0x0a
+    this.#outUsed = u
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(() => { this.#scheduled = false; this.flush() })
+    }
+  }
 
   /** Host id for an address string (JS path: dgram hands us strings). */
   hostId (addr: string): number {

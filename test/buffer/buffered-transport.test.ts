@@ -10,6 +10,7 @@ import { createDeliveryRunner } from '../../src/sinks/delivery/runner.js'
 import { DiskQueue } from '../../src/buffer/disk-queue.js'
 import { withDiskBuffer, mergeBufferedStats, openSinkQueue, defaultBufferDir } from '../../src/buffer/buffered-transport.js'
 import { encodeRecord, decodeRecord } from '../../src/buffer/codec.js'
+import { HostTable, defaultNcrxConfig } from '../../src/ncrx/hosts.js'
 
 const ctx: SinkContext = { sinkId: 'peer', thread: 0, workerCount: 1, logger: pino({ level: 'silent' }), configDir: '.' }
 
@@ -56,6 +57,21 @@ test('codec: a record survives the round trip, bytes and all', () => {
   assert.deepEqual(back, r)
   assert.ok(Buffer.isBuffer(back.raw))
   assert.throws(() => decodeRecord(Buffer.from('{"v":99}')))
+})
+
+test('codec: a record as ncrx makes it (raw built on access) round-trips with its bytes', () => {
+  const recs: NetconsRecord[] = []
+  const table = new HostTable({ config: defaultNcrxConfig, thread: 0, resolveHost: (a) => ({ name: a, address: a, labels: {} }), emit: (r) => recs.push(r) })
+  table.receive('::ffff:10.0.0.9', 6666, Buffer.from('6,5,100,-;hello\\x09tab\n'), 0, 1)
+  table.receive('::ffff:10.0.0.9', 6666, Buffer.from('6,6,100,-;plain\n'), 0, 1)
+  for (const r of recs) {
+    const back = decodeRecord(encodeRecord(r))
+    assert.deepEqual(back.raw, r.raw)
+    assert.equal(back.text, r.text)
+    assert.equal(back.seq, r.seq)
+    assert.deepEqual(back.attributes, r.attributes)
+  }
+  assert.equal(recs[0]!.text, 'hello\ttab')
 })
 
 test('peer down for a while: records wait on disk and arrive exactly once, in order, when it is back', async (t) => {

@@ -161,3 +161,43 @@ test('the payload buffer may be reused by the caller after receive() returns', (
   assert.deepEqual(h.recs.map((r) => r.text), ['one', 'two', 'three', 'four'])
   assert.deepEqual(h.recs.map((r) => r.raw.toString()), ['one', 'two', 'three', 'four'])
 })
+
+test('datagrams packed in one batch buffer are parsed in place: only [start, end) is read', () => {
+  const h = harness()
+  // Three datagrams back to back with no separators, then bytes that would change every parse
+  // if they were read (a backslash escape, a newline, a dictionary line).
+  const parts = ['6,1,10,-;first', '6,2,20,-;second\n SUBSYSTEM=pci\n', 'legacy console line']
+  const tail = '\\x41\n EVIL=1\n'
+  const whole = Buffer.from(parts.join('') + tail, 'latin1')
+  let off = 0
+  for (const p of parts) {
+    h.table.receive(A, 6666, whole, 0, 1000, off, off + p.length)
+    off += p.length
+  }
+  h.table.flushAll(1)
+  assert.deepEqual(h.recs.map((r) => [r.format, r.seq, r.text, r.dict]), [
+    ['extended', 1, 'first', []],
+    ['extended', 2, 'second', [['SUBSYSTEM', 'pci']]],
+    ['legacy', null, 'legacy console line', []]
+  ])
+})
+
+test('raw is the bytes text came from, built on first access for plain text, kept for unescaped or invalid bytes', () => {
+  const h = harness()
+  h.send('6,1,1,-;plain ascii\n', 0)
+  h.send('6,2,1,-;caf\\xc3\\xa9 \\xff\n', 0)
+  h.send(Buffer.concat([Buffer.from('6,3,1,-;bad '), Buffer.from([0xfe]), Buffer.from('\n')]), 0)
+  assert.deepEqual(h.recs.map((r) => r.raw), [
+    Buffer.from('plain ascii'),
+    Buffer.from([0x63, 0x61, 0x66, 0xc3, 0xa9, 0x20, 0xff]),
+    Buffer.from([0x62, 0x61, 0x64, 0x20, 0xfe])
+  ])
+  assert.equal(h.recs[2]!.text, 'bad \ufffd')
+  // raw is an accessor: a spread copy does not carry it, JSON does not show it; it can be replaced.
+  const r = h.recs[0]!
+  assert.equal('raw' in { ...r }, false)
+  assert.equal(JSON.parse(JSON.stringify(r)).raw, undefined)
+  assert.equal(JSON.parse(JSON.stringify(r)).text, 'plain ascii')
+  r.raw = Buffer.from('x')
+  assert.deepEqual(r.raw, Buffer.from('x'))
+})
