@@ -16,18 +16,26 @@ export interface ConsumerStatus { count: number, outOfOrder: number, gaps: numbe
 
 const dec = new TextDecoder()
 
-/** Writes the decimal digits of a non-negative integer at o[u]; returns the new end. */
-function writeUint (o: Buffer, u: number, v: number): number {
-  if (v < 10) { o[u] = 48 + v; return u + 1 }
-  if (v < 0x80000000) {
-    let n = 1
-    for (let t = v; t >= 10; t = (t / 10) | 0) n++
-    for (let i = u + n - 1; i >= u; i--) { const q = (v / 10) | 0; o[i] = 48 + v - q * 10; v = q }
-    return u + n
-  }
-  const s = String(v)
-  return u + o.write(s, u, 'latin1')
+/** Writes the decimal digits of a non-negative integer below 2^31 at o[u]; returns the new end. */
+function writeSmall (o: Buffer, u: number, v: number): number {
+  let n = 1
+  for (let t = v; t >= 10; t = (t / 10) | 0) n++
+  for (let i = u + n - 1; i > u; i--) { const q = (v / 10) | 0; o[i] = 48 + v - q * 10; v = q }
+  o[u] = 48 + v
+  return u + n
 }
+
+/** Writes the decimal digits of a non-negative integer (up to 2^53) at o[u]; returns the new end. */
+function writeUint (o: Buffer, u: number, v: number): number {
+  if (v < 0x80000000) return writeSmall(o, u, v)
+  const hi = Math.floor(v / 1e9)
+  u = writeUint(o, u, hi)
+  let lo = v - hi * 1e9
+  for (let i = u + 8; i >= u; i--) { const q = (lo / 10) | 0; o[i] = 48 + lo - q * 10; lo = q }
+  return u + 9
+}
+
+interface HostLine { last: number, addr: Buffer }
 
 export class LineConsumer {
   readonly #fd: number
@@ -95,7 +103,7 @@ export class LineConsumer {
   readonly #addrBytes: Buffer[] = []
   readonly #idByName = new Map<string, number>()
 
-  readonly #addrLine = new Map<string, Buffer>()
+  readonly #hostLines = new Map<string, HostLine>()
 
   /**
    * One parsed message, as an output module gets it: `<addr> <seq> <level> <ts> <text>\n` written
@@ -103,14 +111,17 @@ export class LineConsumer {
    */
   line (addr: string, seq: number, level: number, ts: number, text: string): void {
     this.count++
-    const last = this.#last.get(addr)
-    if (last !== undefined) {
-      if (seq <= last) this.outOfOrder++
-      else if (seq > last + 1) this.gaps += seq - last - 1
+    let h = this.#hostLines.get(addr)
+    if (h === undefined) {
+      h = { last: -1, addr: Buffer.from(addr + ' ') }
+      this.#hostLines.set(addr, h)
+    } else if (seq <= h.last) {
+      this.outOfOrder++
+    } else if (seq > h.last + 1) {
+      this.gaps += seq - h.last - 1
     }
-    this.#last.set(addr, seq)
-    let a = this.#addrLine.get(addr)
-    if (a === undefined) { a = Buffer.from(addr + ' '); this.#addrLine.set(addr, a) }
+    h.last = seq
+    const a = h.addr
     // Worst case: address, three numbers of ≤ 16 digits with spaces, 3 bytes per UTF-16 unit, newline.
     if (this.#outUsed + a.length + 54 + text.length * 3 > this.#out.length) this.flush()
     const o = this.#out
@@ -204,7 +215,7 @@ export class LineConsumer {
   }
 
   status (): ConsumerStatus {
-    return { count: this.count, outOfOrder: this.outOfOrder, gaps: this.gaps, hosts: this.#last.size + this.#lastById.length }
+    return { count: this.count, outOfOrder: this.outOfOrder, gaps: this.gaps, hosts: this.#last.size + this.#lastById.length + this.#hostLines.size }
   }
 
   writeStatus (): void {

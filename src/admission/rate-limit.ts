@@ -38,6 +38,8 @@ export class RateLimiter {
   #exemptPanics: boolean
   #buckets = new BoundedMap<string, Bucket>(65_536)
   #evictedBefore = 0
+  /** Bucket of the last take(), for overRate(). */
+  #last: Bucket | null = null
   limited = 0
   exempted = 0
 
@@ -74,6 +76,15 @@ export class RateLimiter {
    * the source is over its rate, so the hot path never looks at the payload.
    */
   rateLimit (src: string, level: number | null | (() => number | null), isPanicText: boolean | (() => boolean), nowMs: number): boolean {
+    return this.take(src, nowMs) || this.overRate(level, isPanicText)
+  }
+
+  /**
+   * The hot path of `rateLimit`, split so the caller allocates nothing per datagram: takes a token
+   * for `src` and returns true, or returns false when the source has none left. After false, call
+   * `overRate()` (before any other `take`) to apply the exemptions.
+   */
+  take (src: string, nowMs: number): boolean {
     let b = this.#buckets.get(src)
     if (b === undefined) {
       b = { tokens: this.#burst, lastMs: nowMs }
@@ -86,10 +97,17 @@ export class RateLimiter {
         b.lastMs = nowMs
       }
     }
+    this.#last = b
     if (b.tokens >= 1) {
       b.tokens -= 1
       return true
     }
+    return false
+  }
+
+  /** The source of the last `take()` had no token: admit it anyway when exempt (counted, in debt), else count it refused. */
+  overRate (level: number | null | (() => number | null), isPanicText: boolean | (() => boolean)): boolean {
+    const b = this.#last!
     const lvl = typeof level === 'function' ? level() : level
     const exempt = (lvl !== null && lvl <= this.#exemptMaxLevel) ||
       (this.#exemptPanics && (typeof isPanicText === 'function' ? isPanicText() : isPanicText))

@@ -86,16 +86,20 @@ const BANNER = /^={20,}\s*$/
 
 const start = (type: IncidentType, end: EndRule): LineClass => ({ kind: 'start', type, end })
 
+/** First characters of the QUICK prefixes: a line starting with anything else skips the regex. */
+const QUICK_FIRST = new Uint8Array(128)
+for (const c of 'KBWkOgIrwNU-=') QUICK_FIRST[c.charCodeAt(0)] = 1
+
 export function classifyLine (line: string): LineClass | null {
-  if (!QUICK.test(line)) {
+  const c0 = line.charCodeAt(0)
+  if (!(c0 < 128 && QUICK_FIRST[c0] === 1) || !QUICK.test(line)) {
     if (line.includes(' invoked oom-killer: ') && OOM.test(line)) return start('oom', 'oom')
-    if (line.includes(' [#')) return classifyDie(line)
+    if (line.includes('[#')) return classifyDie(line)
     return null
   }
-  const c = line.charCodeAt(0)
-  if (c === 0x4b /* K */) return PANIC.test(line) ? start('panic', 'panic') : null
-  if (c === 0x2d /* - */) return CUT_HERE.test(line) ? { kind: 'pre' } : null
-  if (c === 0x3d /* = */) return BANNER.test(line) ? { kind: 'pre' } : null
+  if (c0 === 0x4b /* K */) return PANIC.test(line) ? start('panic', 'panic') : null
+  if (c0 === 0x2d /* - */) return CUT_HERE.test(line) ? { kind: 'pre' } : null
+  if (c0 === 0x3d /* = */) return BANNER.test(line) ? { kind: 'pre' } : null
   if (WARN.test(line)) return start('warn', 'trace')
   if (LOCKDEP.test(line)) return start('lockdep', 'stack')
   if (KERNEL_BUG.test(line)) return start('bug', 'trace')
@@ -111,7 +115,7 @@ export function classifyLine (line: string): LineClass | null {
   // `BUG: scheduling while atomic`, `BUG: sleeping function called from invalid context`,
   // `BUG: Bad page state`: printed with dump_stack(), no end marker.
   if (BUG_OTHER.test(line)) return start('bug', 'stack')
-  if (line.includes(' [#')) return classifyDie(line)
+  if (line.includes('[#')) return classifyDie(line)
   return null
 }
 

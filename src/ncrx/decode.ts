@@ -120,7 +120,7 @@ export function parseDict (src: Uint8Array, start: number, end: number): Array<[
     }
     i = nl + 1
   }
-  return out
+  return out.length > 0 ? out : NO_DICT
 }
 
 /** Text, raw bytes and dictionary of an extended body src[start, end). */
@@ -151,9 +151,45 @@ export function asBuffer (u: Uint8Array): Buffer {
  * Splits at the first `\n`, unescapes the text, parses the dictionary. Every scan stops at `end`
  * (`src` may be a whole batch). The text is decoded straight from `src` when it holds no escape;
  * `raw` is then left null unless decoding replaced bytes (invalid UTF-8), so the caller copies
- * nothing for the common, plain-ASCII kernel record.
+ * nothing for the common, plain-ASCII kernel record. Fills `out` when given (the hot path reuses
+ * one object); `dict` is {@link NO_DICT} when there are no dictionary lines.
  */
-export function decodeExtendedBody (src: Buffer, start: number, end: number): DecodedBody {
+/**
+ * The dictionary of a record that has none: one shared, frozen empty array (records are read-only
+ * for sinks and modules; a new array per record is garbage the hot path does not need).
+ */
+export const NO_DICT: Array<[string, string]> = Object.freeze([]) as unknown as Array<[string, string]>
+
+export function decodeExtendedBody (src: Buffer, start: number, end: number, out: DecodedBody = { text: '', raw: null, dict: NO_DICT }): DecodedBody {
+  // Decode the whole body (text and dictionary lines, minus a final newline) in one native call,
+  // then find the text's end and escapes with string searches. Valid only while string offsets are
+  // byte offsets, i.e. every byte decoded to one UTF-16 unit (ASCII, or lone invalid bytes);
+  // multi-byte UTF-8 sent unescaped by a non-kernel sender takes the byte-wise path.
+  const bodyEnd = end > start && src[end - 1] === NL ? end - 1 : end
+  const body = utf8Text(src, start, bodyEnd)
+  if (body.length !== bodyEnd - start) return decodeBytewise(src, start, end, out)
+  const nl = body.indexOf('\n')
+  const textLen = nl < 0 ? body.length : nl
+  const bs = body.indexOf('\\')
+  let text: string
+  let raw: Buffer | null
+  if (bs >= 0 && bs < textLen) {
+    raw = unescapeBytes(src, start, start + textLen, start + bs)
+    text = utf8Text(raw, 0, raw.length)
+  } else {
+    text = nl < 0 ? body : body.slice(0, nl)
+    // U+FFFD: invalid bytes were replaced (or the sender really wrote U+FFFD); either way
+    // re-encoding might not give the bytes back, so keep them.
+    raw = text.indexOf('\uFFFD') < 0 ? null : copyBytes(src, start, start + textLen)
+  }
+  out.text = text
+  out.raw = raw
+  out.dict = nl < 0 ? NO_DICT : parseDict(src, start + nl + 1, end)
+  return out
+}
+
+/** decodeExtendedBody for bodies with multi-byte UTF-8: one byte scan for the text's end and its first escape. */
+function decodeBytewise (src: Buffer, start: number, end: number, out: DecodedBody): DecodedBody {
   let textEnd = start
   let bs = -1
   for (; textEnd < end; textEnd++) {
@@ -165,15 +201,15 @@ export function decodeExtendedBody (src: Buffer, start: number, end: number): De
   let raw: Buffer | null
   if (bs < 0) {
     text = utf8Text(src, start, textEnd)
-    // U+FFFD in the text: invalid bytes were replaced (or the sender really wrote U+FFFD);
-    // either way re-encoding might not give the bytes back, so keep them.
     raw = text.indexOf('\uFFFD') < 0 ? null : copyBytes(src, start, textEnd)
   } else {
     raw = unescapeBytes(src, start, textEnd, bs)
     text = utf8Text(raw, 0, raw.length)
   }
-  const dict = textEnd + 1 >= end ? [] : parseDict(src, textEnd + 1, end)
-  return { text, raw, dict }
+  out.text = text
+  out.raw = raw
+  out.dict = textEnd + 1 >= end ? NO_DICT : parseDict(src, textEnd + 1, end)
+  return out
 }
 
 /**

@@ -22,7 +22,7 @@
  */
 import type { NcrxConfig } from '../config/types.js'
 import type { HostInfo, NetconsRecord } from '../types.js'
-import { asBuffer, copyBytes, decodeExtendedBody, legacyTsUsec } from './decode.js'
+import { type DecodedBody, NO_DICT, asBuffer, copyBytes, decodeExtendedBody, legacyTsUsec } from './decode.js'
 import { LogRecord } from './record.js'
 import { type HeldMsg, Ncrx, type NcrxCounters, DropReason, newNcrxCounters } from './ncrx.js'
 import { Kind, MALFORMED_REASONS, ParsedHeader, parseDatagram } from './parse.js'
@@ -73,7 +73,7 @@ class HostState extends Ncrx {
 
   protected deliverDirect (h: ParsedHeader, payload: Uint8Array, end: number, nowReal: number, srcPort: number, release: string | null, seqReset: boolean, lostBefore: number): void {
     // HostTable.receive hands ncrx a Buffer, so the text is decoded in place.
-    const body = decodeExtendedBody(payload as Buffer, h.bodyStart, end)
+    const body = decodeExtendedBody(payload as Buffer, h.bodyStart, end, this.table._scratch)
     this.table._emitRecord(new LogRecord('extended', this.address, srcPort, this.info, this.table.thread,
       h.seq, h.facility, h.level, h.tsUsec < 0 ? null : h.tsUsec, body.text, body.raw, body.dict, release,
       h.contStart, h.cont, false, seqReset, false, lostBefore, nowReal))
@@ -81,7 +81,7 @@ class HostState extends Ncrx {
 
   protected deliverHeld (m: HeldMsg, oos: boolean, incomplete: boolean, lostBefore: number): void {
     const bytes = incomplete ? m.receivedBytes() : m.body
-    const body = decodeExtendedBody(bytes, 0, bytes.length)
+    const body = decodeExtendedBody(bytes, 0, bytes.length, this.table._scratch)
     this.table._emitRecord(new LogRecord('extended', this.address, m.srcPort, this.info, this.table.thread,
       m.seq, m.facility, m.level, m.tsUsec < 0 ? null : m.tsUsec, body.text, body.raw, body.dict, m.release,
       m.contStart, m.cont, oos, m.seqReset, incomplete, lostBefore, m.rxReal))
@@ -101,6 +101,8 @@ export class HostTable {
   readonly #onDrop: ((reason: string, src: string, count: number) => void) | undefined
   readonly #hosts = new Map<string, HostState>()
   readonly #hdr = new ParsedHeader()
+  /** @internal one decode result reused for every record (read right after decoding). */
+  readonly _scratch: DecodedBody = { text: '', raw: null, dict: NO_DICT }
   /** LRU list ends: oldest (eviction/GC candidate) and newest. */
   #oldest: HostState | null = null
   #newest: HostState | null = null
@@ -282,7 +284,7 @@ export class HostTable {
     const raw = copyBytes(payload, start, end)
     host.delivered++
     this._emitRecord(new LogRecord('legacy', host.address, srcPort, host.info, this.thread,
-      null, 0, null, legacyTsUsec(raw), raw.toString('utf8', 0, raw.length), raw, [], null,
+      null, 0, null, legacyTsUsec(raw), raw.toString('utf8', 0, raw.length), raw, NO_DICT, null,
       false, false, false, false, false, 0, nowReal))
   }
 
