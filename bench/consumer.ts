@@ -5,12 +5,18 @@
  * (`<addr> <seq> <level> <ts> <text>`), flushed once per event-loop turn or every 256 KiB.
  * Counters go to a small JSON status file the bench reads (every 200 ms and at exit).
  *
- * Two writers: `message()` builds a string per line (what an output module handed a parsed record
- * does); `raw()` (the receive-path rows) copies `<addr> <datagram>` bytes into a pooled buffer with
- * no per-message string, the same work as rsyslog's `%rawmsg%\n` template plus the address.
+ * Writers: `line()` (what an output module handed a parsed record does) and `raw()` (the
+ * receive-path rows: `<addr> <datagram>`, the same work as rsyslog's `%rawmsg%\n` template plus
+ * the address) write bytes into a pooled buffer with no per-message string; `message()` builds a
+ * string per line. A full or end-of-turn buffer is written by libuv's thread pool at its file
+ * position while the next one fills (as rsyslog's omfile writes from its action thread), with at
+ * most MAX_INFLIGHT buffers in flight before a write is done synchronously (back-pressure).
  */
-import { openSync, writeSync, writeFileSync, renameSync, closeSync } from 'node:fs'
+import { openSync, write, writeSync, writeFileSync, renameSync, closeSync } from 'node:fs'
 import { formatAddress, type PacketBatch } from '../src/ingest/batch.js'
+
+const OUT_BYTES = 1 << 20
+const MAX_INFLIGHT = 8
 
 export interface ConsumerStatus { count: number, outOfOrder: number, gaps: number, hosts: number }
 
@@ -51,7 +57,8 @@ export class LineConsumer {
   readonly #timer: NodeJS.Timeout
 
   constructor (outPath: string, statusPath: string) {
-    this.#fd = openSync(outPath, 'a')
+    // Positional writes: the file's order is the order of flushes, whichever write finishes first.
+    this.#fd = openSync(outPath, 'w')
     this.#statusPath = statusPath
     this.#timer = setInterval(() => this.writeStatus(), 200)
     this.#timer.unref()
@@ -97,7 +104,11 @@ export class LineConsumer {
     }
   }
 
-  readonly #out = Buffer.allocUnsafe(1 << 20)
+  #out: Buffer = Buffer.allocUnsafe(OUT_BYTES)
+  readonly #spare: Buffer[] = []
+  #pos = 0
+  #inflight = 0
+  #drained: Array<() => void> = []
   #outUsed = 0
   readonly #lastById: number[] = []
   readonly #addrBytes: Buffer[] = []
@@ -201,17 +212,43 @@ export class LineConsumer {
   }
 
   flush (): void {
-    if (this.#outUsed > 0) {
-      let off = 0
-      while (off < this.#outUsed) off += writeSync(this.#fd, this.#out, off, this.#outUsed - off)
-      this.#outUsed = 0
+    if (this.#parts.length > 0) {
+      const str = this.#parts.join('')
+      this.#parts = []
+      this.#bytes = 0
+      this.#write(Buffer.from(str), Buffer.byteLength(str), false)
     }
-    if (this.#parts.length === 0) return
-    const buf = Buffer.from(this.#parts.join(''))
-    this.#parts = []
-    this.#bytes = 0
-    let off = 0
-    while (off < buf.length) off += writeSync(this.#fd, buf, off)
+    if (this.#outUsed === 0) return
+    const buf = this.#out
+    const len = this.#outUsed
+    this.#out = this.#spare.pop() ?? Buffer.allocUnsafe(OUT_BYTES)
+    this.#outUsed = 0
+    this.#write(buf, len, true)
+  }
+
+  /** Writes buf[0, len) at the next file position: in the thread pool, or here when too many are in flight. */
+  #write (buf: Buffer, len: number, pooled: boolean): void {
+    const pos = this.#pos
+    this.#pos += len
+    if (this.#inflight >= MAX_INFLIGHT) {
+      let off = 0
+      while (off < len) off += writeSync(this.#fd, buf, off, len - off, pos + off)
+      if (pooled) this.#spare.push(buf)
+      return
+    }
+    this.#inflight++
+    const done = (): void => {
+      if (pooled) this.#spare.push(buf)
+      if (--this.#inflight === 0) for (const f of this.#drained.splice(0)) f()
+    }
+    const step = (off: number): void => {
+      write(this.#fd, buf, off, len - off, pos + off, (err, n) => {
+        if (err !== null) { process.stderr.write(`bench consumer: write failed: ${err.message}\n`); done(); return }
+        if (off + n < len) step(off + n)
+        else done()
+      })
+    }
+    step(0)
   }
 
   status (): ConsumerStatus {
@@ -224,9 +261,11 @@ export class LineConsumer {
     renameSync(tmp, this.#statusPath)
   }
 
-  close (): void {
+  /** Flushes, waits for the writes in flight, writes the final status and closes the file. */
+  async close (): Promise<void> {
     clearInterval(this.#timer)
     this.flush()
+    if (this.#inflight > 0) await new Promise<void>((resolve) => this.#drained.push(resolve))
     this.writeStatus()
     closeSync(this.#fd)
   }

@@ -38,7 +38,7 @@ if (isMainThread) {
     const s = dgram.createSocket({ type: 'udp6', ipv6Only: false, recvBufferSize: rcvbuf })
     s.on('message', (msg, rinfo) => c.raw(msg, 0, msg.length, c.hostId(rinfo.address)))
     s.bind(port, '::', () => { console.log(`ready ${s.address().port} rcvbuf ${s.getRecvBufferSize()}`) })
-    process.on('SIGTERM', () => { s.close(); c.close(); process.exit(0) })
+    process.on('SIGTERM', () => { s.close(); void c.close().then(() => process.exit(0)) })
   } else {
     const workers = Number(v.workers)
     const ws: Worker[] = []
@@ -63,5 +63,5 @@ if (isMainThread) {
   const s = openNativeSocket({ address: '::', port: d.port, recvBufferBytes: d.rcvbuf, reusePort: true, batchSize: d.batch, maxDatagramBytes: 2048, steerGroupSize: d.workers },
     (b) => c.batch(b))
   parentPort!.postMessage({ port: s.boundPort, rcvbuf: s.recvBufferBytes })
-  parentPort!.on('message', () => { s.drain(); s.close(); c.close(); process.exit(0) })
+  parentPort!.on('message', () => { s.drain(); s.close(); void c.close().then(() => process.exit(0)) })
 }

@@ -20,6 +20,6 @@ export function handler (thread: number, src: string, buf: Msg | null, msg: Msg 
   consumer.line(src, m.seq ?? 0, m.level ?? 0, m.tsUsec ?? 0, m.text)
 }
 
-export function exit (): void {
-  consumer?.close()
+export async function exit (): Promise<void> {
+  await consumer?.close()
 }

@@ -220,6 +220,13 @@ export class HostTable {
   // ── hosts ────────────────────────────────────────────────────────────────────────────────
 
   #host (src: string, nowMono: number, nowReal: number): HostState {
+    // Datagrams of one host often come in runs: the newest host is checked before the map.
+    const newest = this.#newest
+    if (newest !== null && newest.address === src) {
+      newest.lastSeenMono = nowMono
+      newest.lastSeenReal = nowReal
+      return newest
+    }
     let host = this.#hosts.get(src)
     if (host === undefined) {
       if (this.#hosts.size >= this.#cfg.maxHosts && this.#oldest !== null) {

@@ -85,6 +85,9 @@ export class Pipeline {
   #closed = false
   readonly #errLog = new RateLimitedLog()
   readonly #addrCache = new Map<number, string>()
+  /** The last v4 sender and its string (runs of datagrams from one host skip the map). */
+  #lastV4 = -1
+  #lastV4Str: string | null = null
   #routed = 0
   #sinkWriteErrors = 0
   readonly #incidentCounts: Record<string, number> = {}
@@ -183,12 +186,15 @@ export class Pipeline {
     if (v4) for (let i = 0; i < 10; i++) if (addrs[off + i] !== 0) { v4 = false; break }
     if (!v4) return formatAddress(addrs, off)
     const key = ((addrs[off + 12]! << 24) | (addrs[off + 13]! << 16) | (addrs[off + 14]! << 8) | addrs[off + 15]!) >>> 0
+    if (key === this.#lastV4 && this.#lastV4Str !== null) return this.#lastV4Str
     let s = this.#addrCache.get(key)
     if (s === undefined) {
       if (this.#addrCache.size >= 65536) this.#addrCache.clear()
       s = formatAddress(addrs, off)
       this.#addrCache.set(key, s)
     }
+    this.#lastV4 = key
+    this.#lastV4Str = s
     return s
   }
 
