@@ -8,15 +8,18 @@
  * Writers: `line()` (what an output module handed a parsed record does) and `raw()` (the
  * receive-path rows: `<addr> <datagram>`, the same work as rsyslog's `%rawmsg%\n` template plus
  * the address) write bytes into a pooled buffer with no per-message string; `message()` builds a
- * string per line. A full or end-of-turn buffer is written by libuv's thread pool at its file
- * position while the next one fills (as rsyslog's omfile writes from its action thread), with at
- * most MAX_INFLIGHT buffers in flight before a write is done synchronously (back-pressure).
+ * string per line. Lines are written once 256 KiB are buffered, or 20 ms after the first one, by
+ * libuv's thread pool at their file position while the next buffer fills (as rsyslog's omfile
+ * writes from its action thread); beyond MAX_INFLIGHT buffers in flight a write is done
+ * synchronously (back-pressure).
  */
 import { openSync, write, writeSync, writeFileSync, renameSync, closeSync } from 'node:fs'
 import { formatAddress, type PacketBatch } from '../src/ingest/batch.js'
 
 const OUT_BYTES = 1 << 20
 const MAX_INFLIGHT = 8
+const FLUSH_BYTES = 256 * 1024
+const FLUSH_MS = 20
 
 export interface ConsumerStatus { count: number, outOfOrder: number, gaps: number, hosts: number }
 
@@ -97,11 +100,8 @@ export class LineConsumer {
     const line = `${addr} ${seq} ${level} ${ts} ${text}\n`
     this.#parts.push(line)
     this.#bytes += line.length
-    if (this.#bytes >= 256 * 1024) this.flush()
-    else if (!this.#scheduled) {
-      this.#scheduled = true
-      setImmediate(() => { this.#scheduled = false; this.flush() })
-    }
+    if (this.#bytes >= FLUSH_BYTES) this.flush()
+    else this.#schedule()
   }
 
   #out: Buffer = Buffer.allocUnsafe(OUT_BYTES)
@@ -145,10 +145,15 @@ export class LineConsumer {
     u += (o as Buffer & { utf8Write: (s: string, at: number, max: number) => number }).utf8Write(text, u, o.length - u)
     o[u++] = 0x0a
     this.#outUsed = u
-    if (!this.#scheduled) {
-      this.#scheduled = true
-      setImmediate(() => { this.#scheduled = false; this.flush() })
-    }
+    this.#schedule()
+  }
+
+  /** A buffer of FLUSH_BYTES is written at once; less waits at most FLUSH_MS (one timer, not one write per event-loop turn). */
+  #schedule (): void {
+    if (this.#outUsed >= FLUSH_BYTES) { this.flush(); return }
+    if (this.#scheduled) return
+    this.#scheduled = true
+    setTimeout(() => { this.#scheduled = false; this.flush() }, FLUSH_MS)
   }
 
   /** Host id for an address string (JS path: dgram hands us strings). */
@@ -187,10 +192,7 @@ export class LineConsumer {
     u += len
     if (len === 0 || data[end - 1] !== 0x0a) o[u++] = 0x0a
     this.#outUsed = u
-    if (!this.#scheduled) {
-      this.#scheduled = true
-      setImmediate(() => { this.#scheduled = false; this.flush() })
-    }
+    this.#schedule()
   }
 
   batch (b: PacketBatch): void {
