@@ -133,6 +133,8 @@ export class IncidentDetector {
   readonly #types: Set<string>
   readonly #events: Set<string>
   readonly #hosts = new Map<string, HostState>()
+  /** The host of the last observed record (null after it was evicted). */
+  #lastHost: HostState | null = null
   /** Hosts with something timed: open reports, a partial line, a panic waiting for silence. */
   readonly #active = new Set<HostState>()
   #seq = 0
@@ -212,7 +214,8 @@ export class IncidentDetector {
   // ---- records and lines -------------------------------------------------------------------
 
   #observe (rec: NetconsRecord, now: number): void {
-    let h = this.#hosts.get(rec.src)
+    // Records of one host often come in runs: the last host is checked before the map.
+    let h = this.#lastHost !== null && this.#lastHost.src === rec.src ? this.#lastHost : this.#hosts.get(rec.src)
     if (h === undefined) {
       h = this.#addHost(rec, now)
       this.#event(h, rec, 'new_host', 'New host seen.', {
@@ -222,6 +225,7 @@ export class IncidentDetector {
         release: rec.release
       })
     }
+    this.#lastHost = h
     h.referenced = true
     h.sample = rec
 
@@ -640,6 +644,7 @@ export class IncidentDetector {
       if (h.partial !== null) this.#flushPartial(h, now)
       for (const r of [...h.reports]) this.#close(h, r, r.type === null ? 'idle' : 'evicted', now)
       this.#active.delete(h)
+      if (this.#lastHost === h) this.#lastHost = null
       this.#stats.evictedHosts++
       return
     }

@@ -13,9 +13,16 @@
  */
 import type { HostInfo, NetconsRecord, RecordFormat } from '../types.js'
 
+/**
+ * The attributes of a record no rule has set any on: one shared, frozen empty object. The router
+ * replaces it with a record's own object at the first `set` (records are read-only for sinks and
+ * modules, so nothing else writes to it).
+ */
+export const NO_ATTRIBUTES: Record<string, string> = Object.freeze({}) as Record<string, string>
+
 export class LogRecord implements NetconsRecord {
   readonly kind = 'log' as const
-  attributes: Record<string, string> = {}
+  attributes: Record<string, string> = NO_ATTRIBUTES
   #raw: Buffer | null
 
   constructor (

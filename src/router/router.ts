@@ -124,7 +124,11 @@ export function buildRouter (spec: RouterSpec, onIssue: RuleIssueFn): Router {
       if (!r.pred(rec)) continue
       counts[i]!++
       if (matched !== null) matched.push(r.id)
-      if (r.set.length > 0) for (const [k, v] of r.set) rec.attributes[k] = v
+      if (r.set.length > 0) {
+        // ncrx's records share one frozen empty object until a rule sets something.
+        if (Object.isFrozen(rec.attributes)) rec.attributes = { ...rec.attributes }
+        for (const [k, v] of r.set) rec.attributes[k] = v
+      }
       if (r.drop) { dropped++; return EMPTY }
       if (routing[i] === true) {
         if (single === null && out === null) {

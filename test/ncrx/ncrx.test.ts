@@ -34,7 +34,10 @@ test('§12.1-5: first message seqReset; dict; release; cont flags; no-newline bo
   assert.equal(r1!.thread, 3)
   assert.equal(r1!.host.name, `host-${SRC}`)
   assert.equal(r1!.receivedAt, 1_700_000_001_000)
-  assert.notEqual(r1!.attributes, r2!.attributes, 'fresh attributes object per record')
+  // No copy per record: every record starts with the shared frozen empty object (the router
+  // gives a record its own at the first `set`, see the router test).
+  assert.deepEqual(r1!.attributes, {})
+  assert.ok(Object.isFrozen(r1!.attributes) && r1!.attributes === r2!.attributes)
   for (const r of h.recs) assert.deepEqual([r.oos, r.incomplete, r.lostBefore], [false, false, 0])
 })
 

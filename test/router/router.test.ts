@@ -6,6 +6,8 @@ import type { RouterSpec } from '../../src/router/router.js'
 import { compileNumSet, LEVELS, globToRegExp } from '../../src/router/match.js'
 import { loadConfig } from '../../src/config/load.js'
 import type { NetconsRecord } from '../../src/types.js'
+import { HostTable, defaultNcrxConfig } from '../../src/ncrx/hosts.js'
+import { NO_ATTRIBUTES } from '../../src/ncrx/record.js'
 import type { RuleConfig } from '../../src/config/types.js'
 
 function rec (over: Partial<NetconsRecord> = {}): NetconsRecord {
@@ -130,4 +132,17 @@ test('host matchers: CIDR on v4-mapped and IPv6 addresses, names case-insensitiv
   assert.deepEqual(r.route(rec()), ['a', 'c'])
   assert.deepEqual(r.route(rec({ host: { name: 'db', address: '2001:db8::1', labels: {} } })), ['b'])
   assert.deepEqual(r.route(rec({ host: { name: 'db', address: '::ffff:11.0.0.1', labels: {} } })), [])
+})
+
+test('set on a record with the shared frozen attributes gives that record its own object, and only it', () => {
+  const recs: NetconsRecord[] = []
+  const table = new HostTable({ config: defaultNcrxConfig, thread: 0, resolveHost: (a) => ({ name: a, address: a, labels: {} }), emit: (r) => recs.push(r) })
+  table.receive('::ffff:10.0.0.1', 6666, Buffer.from('3,1,1,-;disk error\n'), 0, 1)
+  table.receive('::ffff:10.0.0.1', 6666, Buffer.from('6,2,1,-;all fine\n'), 0, 1)
+  const r0 = router([{ id: 'tag', match: { level: '<=err' }, set: { sev: 'high' } }, { id: 'all', match: {}, to: ['a'] }])
+  for (const r of recs) r0.route(r)
+  assert.deepEqual(recs.map((r) => r.attributes), [{ sev: 'high' }, {}])
+  assert.equal(Object.isFrozen(recs[0]!.attributes), false)
+  assert.ok(Object.isFrozen(recs[1]!.attributes))
+  assert.deepEqual(NO_ATTRIBUTES, {})
 })
