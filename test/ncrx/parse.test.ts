@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { Kind, MAX_HEADER_BYTES, ParsedHeader, parseDatagram, parseOne } from '../../src/ncrx/parse.js'
+import { Kind, MAX_HEADER_BYTES, ParsedHeader, parseDatagram, parseDatagramGeneral, parseOne } from '../../src/ncrx/parse.js'
 import { captureNames, loadCapture } from './util.js'
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1')
@@ -175,4 +175,33 @@ test('property: generated kernel headers round-trip', () => {
       assert.equal(r.header.cont, flag === '+')
       assert.equal(r.header.releaseEnd > 0, release !== null)
     }))
+})
+
+test('property: the fast path agrees with the general parser on every generated header, at any offset', () => {
+  // Header-ish text: digits (leading zeros too), separators, flags, release dots, spaces, keys.
+  const tok = fc.constantFrom('0', '1', '6', '9', '12', '007', '2047', '2048', '9007199254740991', '9007199254740992',
+    '12345678901234567', ',', ',', ',', ';', '.', '-', 'c', '+', ' ', '=', '/', 'ncfrag=0/5', 'caller=T1', 'x', '\n', '\xff')
+  const num = fc.constantFrom('0', '00', '01', '6', '30', '2047', '2048', '123456', '9007199254740991', '9007199254740992', '12345678901234567', '', '-1', '6.1')
+  const flag = fc.constantFrom('-', 'c', '+', '', ',', ';', ' ', 'cc', '\x7f')
+  const shaped = fc.tuple(num, num, num, flag, fc.constantFrom(';', ',x;', ',ncfrag=0/3;', '', ' ;', ';;')).map(([p, q, r, f, tail]) => `${p},${q},${r},${f}${tail}`)
+  const text = fc.oneof(shaped, fc.array(tok, { maxLength: 14 }).map((a) => a.join('')))
+  const fields = ['facility', 'level', 'seq', 'tsUsec', 'contStart', 'cont', 'releaseStart', 'releaseEnd', 'fragOff', 'fragTotal', 'emg', 'bodyStart'] as const
+  fc.assert(fc.property(text, fc.string({ maxLength: 8 }), fc.nat(6), fc.nat(6), (t, body, pre, post) => {
+    const d = Buffer.from(t + body, 'latin1')
+    const whole = Buffer.concat([Buffer.alloc(pre, 0x36), d, Buffer.from(',;9'.repeat(post))])
+    const a = new ParsedHeader()
+    const b = new ParsedHeader()
+    const ka = parseDatagram(whole, 65536, a, pre + d.length, pre)
+    const kb = parseDatagramGeneral(whole, 65536, b, pre + d.length, pre)
+    assert.equal(ka, kb, JSON.stringify(t + body))
+    if (ka === Kind.Extended) for (const f of fields) assert.equal(a[f], b[f], `${f} of ${JSON.stringify(t + body)}`)
+    if (ka === Kind.Malformed) assert.equal(a.reason, b.reason)
+  }), { numRuns: 5000 })
+  // The usual kernel header takes the fast path and gives what the general parser gives.
+  for (const h of ['6,1,0,-;x\n', '0,0,0,c;', '2047,9007199254740991,9007199254740991,+;y']) {
+    const a = new ParsedHeader()
+    const b = new ParsedHeader()
+    assert.equal(parseDatagram(Buffer.from(h), 65536, a), parseDatagramGeneral(Buffer.from(h), 65536, b))
+    for (const f of fields) assert.equal(a[f], b[f], `${f} of ${h}`)
+  }
 })
