@@ -1,15 +1,14 @@
 /**
  * The per-message work every benchmark receiver does, so the rows differ only in how datagrams
  * arrive: parse the extended header (`<prio>,<seq>,<ts>,<flags>;text`) from the bytes, check each
- * host's sequence (order and gaps), and append one line per message to a file
- * (`<addr> <seq> <level> <ts> <text>`), flushed once per event-loop turn or every 256 KiB.
+ * host's sequence (order and gaps), and append one line per message to a file.
  * Counters go to a small JSON status file the bench reads (every 200 ms and at exit).
  *
- * Writers: `line()` (what an output module handed a parsed record does) and `raw()` (the
- * receive-path rows: `<addr> <datagram>`, the same work as rsyslog's `%rawmsg%\n` template plus
- * the address) write bytes into a pooled buffer with no per-message string; `message()` builds a
- * string per line. Lines are written once 256 KiB are buffered, or 20 ms after the first one, by
- * libuv's thread pool at their file position while the next buffer fills (as rsyslog's omfile
+ * Writers: `line()` (what an output module handed a parsed record does:
+ * `<addr> <seq> <level> <ts> <text>`) and `raw()` (the receive-path rows: `<addr> <datagram>`, the
+ * same work as rsyslog's `%rawmsg%\n` template plus the address) write bytes into a pooled buffer
+ * with no per-message string. Lines are written once 256 KiB are buffered, or 20 ms after the
+ * first one, by libuv's thread pool at their file position while the next buffer fills (as rsyslog's omfile
  * writes from its action thread); beyond MAX_INFLIGHT buffers in flight a write is done
  * synchronously (back-pressure).
  */
@@ -22,8 +21,6 @@ const FLUSH_BYTES = 256 * 1024
 const FLUSH_MS = 20
 
 export interface ConsumerStatus { count: number, outOfOrder: number, gaps: number, hosts: number }
-
-const dec = new TextDecoder()
 
 /** Writes the decimal digits of a non-negative integer below 2^31 at o[u]; returns the new end. */
 function writeSmall (o: Buffer, u: number, v: number): number {
@@ -49,10 +46,7 @@ interface HostLine { last: number, addr: Buffer }
 export class LineConsumer {
   readonly #fd: number
   readonly #statusPath: string
-  readonly #last = new Map<string, number>()
   readonly #v4Ids = new Map<number, number>()
-  #parts: string[] = []
-  #bytes = 0
   #scheduled = false
   count = 0
   outOfOrder = 0
@@ -66,42 +60,6 @@ export class LineConsumer {
     this.#timer = setInterval(() => this.writeStatus(), 200)
     this.#timer.unref()
     this.writeStatus()
-  }
-
-  /** One datagram: bytes [off, off+len) of `data`, from `addr`. */
-  datagram (data: Uint8Array, off: number, len: number, addr: string): void {
-    // <prio>,<seq>,<ts>,<flags>;text — byte loops bounded by the datagram.
-    const end = off + len
-    let i = off
-    let prio = 0
-    while (i < end && data[i] !== 0x2c) prio = prio * 10 + data[i++]! - 48
-    i++
-    let seq = 0
-    while (i < end && data[i] !== 0x2c) seq = seq * 10 + data[i++]! - 48
-    i++
-    const tsStart = i
-    while (i < end && data[i] !== 0x2c) i++
-    const ts = dec.decode(data.subarray(tsStart, i))
-    while (i < end && data[i] !== 0x3b) i++
-    i++
-    let textEnd = end
-    if (textEnd > i && data[textEnd - 1] === 0x0a) textEnd--
-    this.message(addr, seq, prio & 7, ts, dec.decode(data.subarray(i, textEnd)))
-  }
-
-  message (addr: string, seq: number, level: number, ts: string | number, text: string): void {
-    this.count++
-    const last = this.#last.get(addr)
-    if (last !== undefined) {
-      if (seq <= last) this.outOfOrder++
-      else if (seq > last + 1) this.gaps += seq - last - 1
-    }
-    this.#last.set(addr, seq)
-    const line = `${addr} ${seq} ${level} ${ts} ${text}\n`
-    this.#parts.push(line)
-    this.#bytes += line.length
-    if (this.#bytes >= FLUSH_BYTES) this.flush()
-    else this.#schedule()
   }
 
   #out: Buffer = Buffer.allocUnsafe(OUT_BYTES)
@@ -214,33 +172,27 @@ export class LineConsumer {
   }
 
   flush (): void {
-    if (this.#parts.length > 0) {
-      const str = this.#parts.join('')
-      this.#parts = []
-      this.#bytes = 0
-      this.#write(Buffer.from(str), Buffer.byteLength(str), false)
-    }
     if (this.#outUsed === 0) return
     const buf = this.#out
     const len = this.#outUsed
     this.#out = this.#spare.pop() ?? Buffer.allocUnsafe(OUT_BYTES)
     this.#outUsed = 0
-    this.#write(buf, len, true)
+    this.#write(buf, len)
   }
 
   /** Writes buf[0, len) at the next file position: in the thread pool, or here when too many are in flight. */
-  #write (buf: Buffer, len: number, pooled: boolean): void {
+  #write (buf: Buffer, len: number): void {
     const pos = this.#pos
     this.#pos += len
     if (this.#inflight >= MAX_INFLIGHT) {
       let off = 0
       while (off < len) off += writeSync(this.#fd, buf, off, len - off, pos + off)
-      if (pooled) this.#spare.push(buf)
+      this.#spare.push(buf)
       return
     }
     this.#inflight++
     const done = (): void => {
-      if (pooled) this.#spare.push(buf)
+      this.#spare.push(buf)
       if (--this.#inflight === 0) for (const f of this.#drained.splice(0)) f()
     }
     const step = (off: number): void => {
@@ -254,7 +206,7 @@ export class LineConsumer {
   }
 
   status (): ConsumerStatus {
-    return { count: this.count, outOfOrder: this.outOfOrder, gaps: this.gaps, hosts: this.#last.size + this.#lastById.length + this.#hostLines.size }
+    return { count: this.count, outOfOrder: this.outOfOrder, gaps: this.gaps, hosts: this.#lastById.length + this.#hostLines.size }
   }
 
   writeStatus (): void {

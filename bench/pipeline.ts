@@ -68,7 +68,8 @@ if (stage === 'ncrx' || stage === 'detector') {
   const names = Array.from({ length: HOSTS }, (_, h) => `::ffff:127.0.0.${h + 1}`)
   receive = (b) => {
     const now = performance.now()
-    for (let i = 0; i < b.count; i++) table.receive(names[i % HOSTS]!, 6665, b.data, now, b.rxMs, b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)
+    const data = b.data as Buffer
+    for (let i = 0; i < b.count; i++) table.receiveBuffer(names[i % HOSTS]!, 6665, data, now, b.rxMs, b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)
   }
   process.on('exit', () => { if (sink < 0) console.log(sink) })
 } else if (stage === 'full') {

@@ -167,48 +167,37 @@ export function decodeExtendedBody (src: Buffer, start: number, end: number, out
   // multi-byte UTF-8 sent unescaped by a non-kernel sender takes the byte-wise path.
   const bodyEnd = end > start && src[end - 1] === NL ? end - 1 : end
   const body = utf8Text(src, start, bodyEnd)
-  if (body.length !== bodyEnd - start) return decodeBytewise(src, start, end, out)
-  const nl = body.indexOf('\n')
-  const textLen = nl < 0 ? body.length : nl
-  const bs = body.indexOf('\\')
-  let text: string
-  let raw: Buffer | null
-  if (bs >= 0 && bs < textLen) {
-    raw = unescapeBytes(src, start, start + textLen, start + bs)
-    text = utf8Text(raw, 0, raw.length)
+  let textEnd: number
+  let bs: number
+  let text: string | null = null
+  if (body.length === bodyEnd - start) {
+    const nl = body.indexOf('\n')
+    textEnd = nl < 0 ? bodyEnd : start + nl
+    const b = body.indexOf('\\')
+    bs = b >= 0 && start + b < textEnd ? start + b : -1
+    if (bs < 0) text = nl < 0 ? body : body.slice(0, nl)
   } else {
-    text = nl < 0 ? body : body.slice(0, nl)
+    // Multi-byte UTF-8: one byte scan for the text's end and its first escape.
+    textEnd = start
+    bs = -1
+    for (; textEnd < end; textEnd++) {
+      const c = src[textEnd]!
+      if (c === NL) break
+      if (c === BSLASH && bs < 0) bs = textEnd
+    }
+  }
+  if (bs >= 0) {
+    const raw = unescapeBytes(src, start, textEnd, bs)
+    out.raw = raw
+    out.text = utf8Text(raw, 0, raw.length)
+  } else {
+    const t = text ?? utf8Text(src, start, textEnd)
+    out.text = t
     // U+FFFD: invalid bytes were replaced (or the sender really wrote U+FFFD); either way
     // re-encoding might not give the bytes back, so keep them.
-    raw = text.indexOf('\uFFFD') < 0 ? null : copyBytes(src, start, start + textLen)
+    out.raw = t.indexOf('\uFFFD') < 0 ? null : copyBytes(src, start, textEnd)
   }
-  out.text = text
-  out.raw = raw
-  out.dict = nl < 0 ? NO_DICT : parseDict(src, start + nl + 1, end)
-  return out
-}
-
-/** decodeExtendedBody for bodies with multi-byte UTF-8: one byte scan for the text's end and its first escape. */
-function decodeBytewise (src: Buffer, start: number, end: number, out: DecodedBody): DecodedBody {
-  let textEnd = start
-  let bs = -1
-  for (; textEnd < end; textEnd++) {
-    const c = src[textEnd]!
-    if (c === NL) break
-    if (c === BSLASH && bs < 0) bs = textEnd
-  }
-  let text: string
-  let raw: Buffer | null
-  if (bs < 0) {
-    text = utf8Text(src, start, textEnd)
-    raw = text.indexOf('\uFFFD') < 0 ? null : copyBytes(src, start, textEnd)
-  } else {
-    raw = unescapeBytes(src, start, textEnd, bs)
-    text = utf8Text(raw, 0, raw.length)
-  }
-  out.text = text
-  out.raw = raw
-  out.dict = textEnd + 1 >= end ? NO_DICT : parseDict(src, textEnd + 1, end)
+  out.dict = textEnd + 1 < end ? parseDict(src, textEnd + 1, end) : NO_DICT
   return out
 }
 

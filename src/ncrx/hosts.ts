@@ -125,10 +125,14 @@ export class HostTable {
    * nowMono = monotonic ms (performance.now()), nowReal = Date.now().
    */
   receive (src: string, srcPort: number, payload: Uint8Array, nowMono: number, nowReal: number, start = 0, end = payload.length): void {
+    this.receiveBuffer(src, srcPort, asBuffer(payload), nowMono, nowReal, start, end)
+  }
+
+  /** `receive` for a payload that already is a Buffer (a batch: converted once, not per datagram). */
+  receiveBuffer (src: string, srcPort: number, buf: Buffer, nowMono: number, nowReal: number, start: number, end: number): void {
     const c = this.counters
     c.datagrams++
     const h = this.#hdr
-    const buf = asBuffer(payload)
     const kind = parseDatagram(buf, this.#cfg.maxMessageBytes, h, end, start)
     if (kind === Kind.Malformed) {
       c.malformed[h.reason] = (c.malformed[h.reason] ?? 0) + 1

@@ -158,29 +158,25 @@ function hasKey (buf: Uint8Array, start: number, end: number, key: string): bool
 let fastValue = 0
 
 /**
- * A plain decimal from buf[i] up to the next comma (before `end`): returns the comma's index and
- * sets fastValue, or -1 for anything the general parser should judge (no digit, leading zero,
- * more than 16 digits, a value above 2^53 − 1, no comma).
+ * A plain decimal from buf[i] up to the next comma, by parseUint's rules: returns the comma's
+ * index and sets fastValue, or -1 when there is no comma within 17 bytes or the digits are not a
+ * valid number (the general parser then decides what the datagram is).
  */
 function fastField (buf: Uint8Array, i: number, end: number): number {
-  let c = buf[i]
-  if (c === undefined || c < D0 || c > D9) return -1
-  if (c === D0) {
-    if (i + 1 < end && buf[i + 1] === COMMA) { fastValue = 0; return i + 1 }
-    return -1
-  }
-  let v = c - D0
   const stop = end < i + 17 ? end : i + 17
-  let j = i + 1
-  for (; j < stop; j++) {
-    c = buf[j]!
-    if (c === COMMA) break
-    if (c < D0 || c > D9) return -1
-    v = v * 10 + (c - D0)
-  }
-  if (j >= stop || v > Number.MAX_SAFE_INTEGER) return -1
+  let j = i
+  while (j < stop && buf[j] !== COMMA) j++
+  if (j >= stop) return -1
+  const v = parseUint(buf, i, j)
+  if (v < 0) return -1
   fastValue = v
   return j
+}
+
+/** Header flag: only its first character counts (`c` continuation start, `+` continuation). */
+function setFlag (out: ParsedHeader, f: number | undefined): void {
+  if (f === 0x63 /* c */) out.contStart = true
+  else if (f === 0x2b /* + */) out.cont = true
 }
 
 /**
@@ -200,15 +196,15 @@ export function parseDatagram (buf: Uint8Array, maxMessageBytes: number, out: Pa
     if (b >= 0) {
       const seq = fastValue
       const c = fastField(buf, b + 1, end)
-      const f = buf[c + 1]
-      if (c >= 0 && c + 2 < end && buf[c + 2] === SEMI && f !== undefined && f > 0x20 && f < 0x7f && f !== COMMA && f !== SEMI) {
+      // One flag character, then the `;`: anything else (no flag, `caller=`, `ncfrag=`) is general.
+      const f = c >= 0 && c + 2 < end && buf[c + 2] === SEMI ? buf[c + 1]! : 0
+      if (f > 0x20 && f < 0x7f && f !== COMMA && f !== SEMI) {
         out.reset()
         out.facility = prio >> 3
         out.level = prio & 7
         out.seq = seq
         out.tsUsec = fastValue
-        if (f === 0x63 /* c */) out.contStart = true
-        else if (f === 0x2b /* + */) out.cont = true
+        setFlag(out, f)
         out.bodyStart = c + 3
         return Kind.Extended
       }
@@ -283,11 +279,7 @@ export function parseDatagramGeneral (buf: Uint8Array, maxMessageBytes: number, 
     // flag: first character only
     p = fend + 1
     fend = fieldEnd(buf, p, semi)
-    if (fend > p) {
-      const f = buf[p]
-      if (f === 0x63 /* c */) out.contStart = true
-      else if (f === 0x2b /* + */) out.cont = true
-    }
+    if (fend > p) setFlag(out, buf[p])
   }
   let haveFrag = false
   while (fend < semi) {

@@ -167,7 +167,7 @@ export class Pipeline {
       const len = lengths[i]!
       const src = this.#address(addrs, i * 16)
       if (adm.admitDatagram(src, data, off, len, now) !== 'ok') continue
-      hosts.receive(src, ports[i]!, data, now, rxMs, off, off + len)
+      hosts.receiveBuffer(src, ports[i]!, data, now, rxMs, off, off + len)
     }
     this.#arm(now)
   }
