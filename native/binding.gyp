@@ -7,6 +7,15 @@
       "conditions": [
         ["OS != 'linux'", { "type": "none" }]
       ]
+    },
+    {
+      "target_name": "netconsd_cmod",
+      "sources": ["cmod.c"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
+      "libraries": ["-ldl"],
+      "conditions": [
+        ["OS != 'linux'", { "type": "none" }]
+      ]
     }
   ]
 }

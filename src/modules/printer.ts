@@ -3,6 +3,9 @@
  * (research spec §7.1), so tools that parse netconsd's output keep working.
  *
  *   extended: `%40s: %s S%06seq T%014ts F%d/L%d [CONT START] [CONT] [OOS] [SEQ RESET] text`
+ *             text in the kernel's escaped form, as libncrx hands it out; two flags C's printer
+ *             does not have may appear before it: `[INCOMPLETE] ` (fragments missing at the
+ *             timeout) and `[LOST n] ` (n sequence numbers skipped just before)
  *   legacy:   `%40s: text` (the kernel's line already ends in `\n`, so a blank line follows, as in C)
  *
  * Use it like netconsd's: `netconsd dist/src/modules/printer.js`. The built-in `stdout` sink uses
@@ -10,6 +13,7 @@
  */
 import { writeSync } from 'node:fs'
 import type { NetconsRecord } from '../types.js'
+import { escapedText } from '../ncrx/escape.js'
 
 export function formatPrinterLine (rec: NetconsRecord): string {
   const addr = rec.src.padStart(40)
@@ -23,7 +27,10 @@ export function formatPrinterLine (rec: NetconsRecord): string {
   if (rec.lostBefore > 0) flags += `[LOST ${rec.lostBefore}] `
   const seq = String(rec.seq ?? 0).padStart(6, '0')
   const ts = String(rec.tsUsec ?? 0).padStart(14, '0')
-  return `${addr}: ${rec.release ?? ''} S${seq} T${ts} F${rec.facility}/L${rec.level ?? 0} ${flags}${rec.text}\n`
+  // The text as netconsd prints it: still in the kernel's `\xNN`-escaped form (an embedded newline
+  // stays `\x0a` on one line, UTF-8 stays escaped byte by byte).
+  const text = rec.kind === 'log' ? escapedText(rec) : rec.text
+  return `${addr}: ${rec.release ?? ''} S${seq} T${ts} F${rec.facility}/L${rec.level ?? 0} ${flags}${text}\n`
 }
 
 /**

@@ -74,17 +74,21 @@ class HostState extends Ncrx {
   protected deliverDirect (h: ParsedHeader, payload: Uint8Array, end: number, nowReal: number, srcPort: number, release: string | null, seqReset: boolean, lostBefore: number): void {
     // HostTable.receive hands ncrx a Buffer, so the text is decoded in place.
     const body = decodeExtendedBody(payload as Buffer, h.bodyStart, end, this.table._scratch)
-    this.table._emitRecord(new LogRecord('extended', this.address, srcPort, this.info, this.table.thread,
+    const rec = new LogRecord('extended', this.address, srcPort, this.info, this.table.thread,
       h.seq, h.facility, h.level, h.tsUsec < 0 ? null : h.tsUsec, body.text, body.raw, body.dict, release,
-      h.contStart, h.cont, false, seqReset, false, lostBefore, nowReal))
+      h.contStart, h.cont, false, seqReset, false, lostBefore, nowReal)
+    if (this.table.keepWire) rec.wire = copyBytes(payload, h.bodyStart, end)
+    this.table._emitRecord(rec)
   }
 
   protected deliverHeld (m: HeldMsg, oos: boolean, incomplete: boolean, lostBefore: number): void {
     const bytes = incomplete ? m.receivedBytes() : m.body
     const body = decodeExtendedBody(bytes, 0, bytes.length, this.table._scratch)
-    this.table._emitRecord(new LogRecord('extended', this.address, m.srcPort, this.info, this.table.thread,
+    const rec = new LogRecord('extended', this.address, m.srcPort, this.info, this.table.thread,
       m.seq, m.facility, m.level, m.tsUsec < 0 ? null : m.tsUsec, body.text, body.raw, body.dict, m.release,
-      m.contStart, m.cont, oos, m.seqReset, incomplete, lostBefore, m.rxReal))
+      m.contStart, m.cont, oos, m.seqReset, incomplete, lostBefore, m.rxReal)
+    if (this.table.keepWire) rec.wire = bytes
+    this.table._emitRecord(rec)
   }
 
   protected dropped (reason: string, count: number): void {
@@ -103,6 +107,12 @@ export class HostTable {
   readonly #hdr = new ParsedHeader()
   /** @internal one decode result reused for every record (read right after decoding). */
   readonly _scratch: DecodedBody = { text: '', raw: null, dict: NO_DICT }
+  /**
+   * Keep each extended record's reassembled wire body (`LogRecord.wire`, still `\xNN`-escaped):
+   * on while a C output module is configured, which gets the text as netconsd's libncrx hands it
+   * out. Off, nothing is copied.
+   */
+  keepWire = false
   /** LRU list ends: oldest (eviction/GC candidate) and newest. */
   #oldest: HostState | null = null
   #newest: HostState | null = null

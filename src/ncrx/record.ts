@@ -23,6 +23,8 @@ export const NO_ATTRIBUTES: Record<string, string> = Object.freeze({}) as Record
 export class LogRecord implements NetconsRecord {
   readonly kind = 'log' as const
   attributes: Record<string, string> = NO_ATTRIBUTES
+  /** The reassembled wire body (escaped text, `\n`, dictionary), kept only when `HostTable.keepWire` is on. */
+  wire: Buffer | null = null
   #raw: Buffer | null
 
   constructor (

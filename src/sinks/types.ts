@@ -43,6 +43,11 @@ export interface Sink {
   health? (): Promise<HealthResult>
   /** Counters for the metrics endpoint. */
   stats? (): SinkStats
+  /**
+   * Set by sinks that need each extended record's wire body (`LogRecord.wire`: the kernel's
+   * escaped text and raw dictionary), i.e. C output modules; ncrx copies it only while one is configured.
+   */
+  readonly wantsWireBody?: boolean
 }
 
 export interface SinkStats {

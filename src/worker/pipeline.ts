@@ -115,6 +115,7 @@ export class Pipeline {
       emit: (rec) => this.#onRecord(rec),
       onDrop: (reason, src, count) => this.#logDrop(reason, src, count)
     })
+    this.#hosts.keepWire = wantsWire(this.#sinks)
     this.#detector = new IncidentDetector({
       config: resolveIncidentsConfig((config.incidents ?? {}) as Parameters<typeof resolveIncidentsConfig>[0]),
       thread: this.thread,
@@ -266,6 +267,7 @@ export class Pipeline {
     this.#sinks = sinks
     this.#admission.reconfigure(resolveAdmissionConfig(admissionSection(config)))
     this.#hosts.refreshHosts((a) => resolver.resolve(a))
+    this.#hosts.keepWire = wantsWire(sinks)
     oldResolver.close()
     await Promise.allSettled(removed.map(([, e]) => e.sink.close(DEFAULT_SINK_CLOSE_MS)))
   }
@@ -321,6 +323,11 @@ export class Pipeline {
     }))
     return out
   }
+}
+
+function wantsWire (sinks: Map<string, SinkEntry>): boolean {
+  for (const e of sinks.values()) if (e.sink.wantsWireBody === true) return true
+  return false
 }
 
 type AdmissionSection = Parameters<typeof resolveAdmissionConfig>[0]

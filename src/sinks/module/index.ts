@@ -5,11 +5,13 @@
  * Incident and event records are not passed to `handler` (netconsd modules know only the two
  * message kinds); a module that wants them exports `record(rec)`, which receives every record.
  * A handler that throws (or rejects) is counted and logged, rate-limited; it never stops the worker.
+ * C modules (shared objects) are run by `./native.ts`.
  */
 import type { Sink, SinkContext, SinkFactory, SinkStats } from '../types.js'
 import type { NetconsRecord } from '../../types.js'
 import { RateLimitedLog } from '../../log.js'
 import { importOutputModule, initOutputModule, resolveModulePath, type OutputModule } from './load.js'
+import { createNativeModuleSink, isSharedObject } from './native.js'
 
 export interface ModuleSinkOptions {
   /** Path of the module file (relative to the config file's directory). */
@@ -84,7 +86,10 @@ class ModuleSink implements Sink {
 }
 
 export const createModuleSink: SinkFactory<ModuleSinkOptions> = async (options, ctx) => {
-  const mod = await importOutputModule(resolveModulePath(options.path, ctx.configDir))
+  const path = resolveModulePath(options.path, ctx.configDir)
+  // A C module (netconsd's `.so`), told apart by its ELF magic rather than its name.
+  if (isSharedObject(path)) return createNativeModuleSink(path, ctx)
+  const mod = await importOutputModule(path)
   await initOutputModule(mod, ctx.workerCount)
   return new ModuleSink(mod, ctx)
 }
