@@ -13,11 +13,15 @@
  */
 import { writeSync } from 'node:fs'
 import type { NetconsRecord } from '../types.js'
-import { escapedText } from '../ncrx/escape.js'
+import { escapedText, kernelEscape } from '../ncrx/escape.js'
 
+/**
+ * One line, as a latin1 string (one char per byte: write it with `Buffer.from(line, 'latin1')`), so
+ * a legacy datagram's bytes come out exactly as sent, invalid UTF-8 included, as C's printf does.
+ */
 export function formatPrinterLine (rec: NetconsRecord): string {
   const addr = rec.src.padStart(40)
-  if (rec.format === 'legacy') return `${addr}: ${rec.text}\n`
+  if (rec.format === 'legacy') return `${addr}: ${rec.kind === 'log' ? rec.raw.toString('latin1') : escaped(rec.text)}\n`
   let flags = ''
   if (rec.contStart) flags += '[CONT START] '
   if (rec.cont) flags += '[CONT] '
@@ -29,8 +33,13 @@ export function formatPrinterLine (rec: NetconsRecord): string {
   const ts = String(rec.tsUsec ?? 0).padStart(14, '0')
   // The text as netconsd prints it: still in the kernel's `\xNN`-escaped form (an embedded newline
   // stays `\x0a` on one line, UTF-8 stays escaped byte by byte).
-  const text = rec.kind === 'log' ? escapedText(rec) : rec.text
+  const text = rec.kind === 'log' ? escapedText(rec) : escaped(rec.text)
   return `${addr}: ${rec.release ?? ''} S${seq} T${ts} F${rec.facility}/L${rec.level ?? 0} ${flags}${text}\n`
+}
+
+/** Text that did not come from the wire (incidents, events) in the same escaped form. */
+function escaped (text: string): string {
+  return kernelEscape(Buffer.from(text, 'utf8')).toString('latin1')
 }
 
 /**
@@ -39,11 +48,14 @@ export function formatPrinterLine (rec: NetconsRecord): string {
  */
 export class LineWriter {
   readonly #fd: number
+  readonly #encoding: BufferEncoding
   #buf = ''
   #scheduled = false
 
-  constructor (fd: number) {
+  /** `encoding`: `latin1` for printer lines (bytes as strings), `utf8` for JSON. */
+  constructor (fd: number, encoding: BufferEncoding = 'utf8') {
     this.#fd = fd
+    this.#encoding = encoding
   }
 
   push (line: string): void {
@@ -57,7 +69,7 @@ export class LineWriter {
 
   flush (): void {
     if (this.#buf === '') return
-    const data = Buffer.from(this.#buf)
+    const data = Buffer.from(this.#buf, this.#encoding)
     this.#buf = ''
     let off = 0
     while (off < data.length) {
@@ -74,12 +86,15 @@ export class LineWriter {
 
 let out: LineWriter | undefined
 
+/** Asks ncrx to keep each record's wire body, so the text prints exactly as it came. */
+export const wantsWireBody = true
+
 export function init (): void {
-  out = new LineWriter(1)
+  out = new LineWriter(1, 'latin1')
 }
 
 export function handler (_thread: number, _src: string, buf: NetconsRecord | null, msg: NetconsRecord | null): void {
-  out ??= new LineWriter(1)
+  out ??= new LineWriter(1, 'latin1')
   const rec = msg ?? buf
   if (rec !== null) out.push(formatPrinterLine(rec))
 }

@@ -25,6 +25,8 @@ export function rec (over: Partial<NetconsRecord> = {}): NetconsRecord {
     lostBefore: 0,
     receivedAt: 0,
     attributes: {},
-    ...over
+    ...over,
+    // `raw` is the bytes `text` came from (src/types.ts): follow an overridden text unless raw is given too.
+    ...(over.raw === undefined && over.text !== undefined ? { raw: Buffer.from(over.text) } : {})
   }
 }

@@ -28,9 +28,12 @@ class ModuleSink implements Sink {
   #failed = 0
   #droppedClosed = 0
 
+  readonly wantsWireBody: boolean
+
   constructor (mod: OutputModule, ctx: SinkContext) {
     this.#mod = mod
     this.#ctx = ctx
+    this.wantsWireBody = mod.wantsWireBody === true
   }
 
   write (rec: NetconsRecord): void {

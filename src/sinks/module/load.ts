@@ -20,6 +20,8 @@ export interface OutputModule {
   exit?: () => unknown
   /** Optional: receives every record routed to the module, incidents and events included. */
   record?: (rec: NetconsRecord) => unknown
+  /** Optional export `wantsWireBody = true`: records carry `wire`, the kernel's escaped body (see src/ncrx/escape.ts). */
+  wantsWireBody?: boolean
 }
 
 export function resolveModulePath (path: string, baseDir: string): string {
@@ -43,7 +45,7 @@ export async function importOutputModule (path: string): Promise<OutputModule> {
   // CommonJS's named exports (e.g. not method shorthands), so the namespace can be partial.
   const def = ns.default as Record<string, unknown> | null | undefined
   const src = (typeof def === 'object' && def !== null && typeof def.handler === 'function') ? def : ns
-  const { handler, init, exit, record } = src
+  const { handler, init, exit, record, wantsWireBody } = src
   if (typeof handler !== 'function') {
     throw new NetconsdError('NETCONSD_ERR_MODULE_LOAD',
       `Output module ${path} does not export a handler(thread, src, buf, msg) function.`,
@@ -58,6 +60,7 @@ export async function importOutputModule (path: string): Promise<OutputModule> {
   if (typeof init === 'function') mod.init = init as (n: number) => unknown
   if (typeof exit === 'function') mod.exit = exit as () => unknown
   if (typeof record === 'function') mod.record = record as (rec: NetconsRecord) => unknown
+  if (wantsWireBody === true) mod.wantsWireBody = true
   return mod
 }
 

@@ -37,12 +37,14 @@ export function recordToJson (rec: NetconsRecord): Record<string, unknown> {
 }
 
 export const createStdoutSink: SinkFactory<StdoutSinkOptions> = (options) => {
-  const out = new LineWriter(1)
   const json = options.format === 'json'
+  const out = new LineWriter(1, json ? 'utf8' : 'latin1')
   let sent = 0
   let closed = false
   let droppedClosed = 0
   const sink: Sink = {
+    // The printer format prints the kernel's text as it came: ncrx keeps the wire body for it.
+    wantsWireBody: !json,
     write (rec) {
       if (closed) { droppedClosed++; return }
       out.push(json ? JSON.stringify(recordToJson(rec)) + '\n' : formatPrinterLine(rec))
