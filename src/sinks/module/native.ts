@@ -156,30 +156,24 @@ export class FlatBatch {
   /** Appends a log record; `monoOffsetMs` turns its wall-clock arrival into CLOCK_MONOTONIC ms. */
   add (rec: NetconsRecord, monoOffsetMs: number): void {
     const legacy = rec.format === 'legacy'
-    let text: Uint8Array
-    let dict: Uint8Array | null = null
+    // Text is body[0, textEnd), the dictionary body[dictStart, body.length) (none: dictStart < 0).
+    const body = legacy ? rec.raw : wireBody(rec)
+    let textEnd = body.length
+    let dictStart = -1
     let flags = 0
-    if (legacy) {
-      text = rec.raw
-    } else {
-      const body = wireBody(rec)
+    if (!legacy) {
       const nl = body.indexOf(0x0a)
-      if (nl < 0) {
-        text = body
-        flags |= F_DICT_NULL
-      } else {
-        text = body.subarray(0, nl)
-        dict = body.subarray(nl + 1)
-      }
+      if (nl < 0) flags |= F_DICT_NULL
+      else { textEnd = nl; dictStart = nl + 1 }
       if (rec.contStart) flags |= F_CONT_START
       if (rec.cont) flags |= F_CONT
       if (rec.oos) flags |= F_OOS
       if (rec.seqReset) flags |= F_SEQ_RESET
     }
-    const version = !legacy && rec.release !== null ? Buffer.from(rec.release.slice(0, VERSION_MAX), 'latin1') : null
-    const dictLen = dict?.length ?? 0
+    const version = !legacy && rec.release !== null ? this.#version(rec.release) : null
+    const dictLen = dictStart < 0 ? 0 : body.length - dictStart
     const verLen = version?.length ?? 0
-    const entry = (HEADER + text.length + dictLen + verLen + 7) & ~7
+    const entry = (HEADER + textEnd + dictLen + verLen + 7) & ~7
     this.#reserve(entry)
     const o = this.bytes
     const v = this.#view
@@ -189,22 +183,36 @@ export class FlatBatch {
     b[o + 5] = rec.facility & 0xff
     b[o + 6] = (rec.level ?? 0) & 0xff
     b[o + 7] = flags
-    b.set(addressBytes(rec.src), o + 8)
+    b.set(this.#address(rec.src), o + 8)
     v.setUint16(o + 24, rec.srcPort, true)
     v.setUint16(o + 26, 0, true)
-    v.setUint32(o + 28, text.length, true)
+    v.setUint32(o + 28, textEnd, true)
     v.setUint32(o + 32, dictLen, true)
     v.setUint32(o + 36, verLen, true)
     v.setFloat64(o + 40, rec.seq ?? 0, true)
     v.setFloat64(o + 48, rec.tsUsec ?? 0, true)
     v.setFloat64(o + 56, rec.receivedAt, true)
     v.setFloat64(o + 64, rec.receivedAt + monoOffsetMs, true)
-    let p = o + HEADER
-    b.set(text, p); p += text.length
-    if (dict !== null) { b.set(dict, p); p += dictLen }
-    if (version !== null) b.set(version, p)
+    // Text and dictionary are contiguous in the body with one `\n` between them; copy both ranges.
+    body.copy(b, o + HEADER, 0, textEnd)
+    if (dictStart >= 0) body.copy(b, o + HEADER + textEnd, dictStart)
+    if (version !== null) version.copy(b, o + HEADER + textEnd + dictLen)
     this.bytes = o + entry
     this.count++
+  }
+
+  #lastSrc = ''
+  #lastAddr: Uint8Array = new Uint8Array(16)
+  #address (src: string): Uint8Array {
+    if (src !== this.#lastSrc) { this.#lastAddr = addressBytes(src); this.#lastSrc = src }
+    return this.#lastAddr
+  }
+
+  #lastRelease = ''
+  #lastVersion: Buffer = Buffer.alloc(0)
+  #version (release: string): Buffer {
+    if (release !== this.#lastRelease) { this.#lastVersion = Buffer.from(release.slice(0, VERSION_MAX), 'latin1'); this.#lastRelease = release }
+    return this.#lastVersion
   }
 }
 
