@@ -35,7 +35,8 @@ Options (daemon):
   -V, --version           print the version
 
 MODULE is a JS output module (ES module or CommonJS) exporting handler(thread, src, buf, msg)
-and optionally init(workerCount) and exit(). With modules and no config file, only the modules
+and optionally init(workerCount) and exit(), or a C module (.so) built for netconsd (loaded by
+the native addon). With modules and no config file, only the modules
 receive messages (as in netconsd); otherwise they receive every message besides the configured sinks.
 
 Signals: SIGTERM/SIGINT stop gracefully (held messages delivered, sinks flushed);

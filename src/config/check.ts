@@ -7,6 +7,7 @@ import { loadConfig, formatConfigErrors } from './load.js'
 import { runCasesFile, formatCasesRun } from '../router/cases.js'
 import type { Config } from './types.js'
 import { createSink } from '../sinks/registry.js'
+import { probeOutputModule, resolveModulePath } from '../sinks/module/load.js'
 import { pino } from 'pino'
 
 export interface CommandIO {
@@ -42,9 +43,30 @@ async function runCaseFiles (files: readonly string[], config: Config | undefine
 }
 
 /**
+ * Every output module is loaded as start-up would (a JS module imported, a C module dlopen()ed)
+ * and its entry points checked, without calling init (its side effects belong to the daemon).
+ * Returns the count that failed.
+ */
+async function checkModules (config: Config, io: CommandIO): Promise<number> {
+  let bad = 0
+  for (const [id, sc] of Object.entries(config.sinks)) {
+    if (sc.type !== 'module') continue
+    const path = resolveModulePath(String(sc.path), config.dir)
+    try {
+      io.stdout.write(`module ${id}: ${rel(path)} loads (${await probeOutputModule(path)}).\n`)
+    } catch (err) {
+      bad++
+      const code = (err as { code?: string }).code
+      io.stdout.write(`module ${id}: ${rel(path)}: ${code !== undefined ? `${code}: ` : ''}${(err as Error).message}\n`)
+    }
+  }
+  return bad
+}
+
+/**
  * Health check of every sink, as at start-up: each is created here (one instance, as worker 0
- * would), asked `health()` within `timeoutMs`, and closed. Output modules are not loaded (their
- * init has side effects) and pagers have no peer of their own. Returns the unhealthy count.
+ * would), asked `health()` within `timeoutMs`, and closed. Output modules are checked by
+ * checkModules (loaded, not initialised) and pagers have no peer of their own. Returns the unhealthy count.
  */
 async function checkSinkHealth (config: Config, io: CommandIO, timeoutMs = 5000): Promise<number> {
   let bad = 0
@@ -81,7 +103,7 @@ export async function runCheckConfig (file: string, io: CommandIO, opts: { healt
   }
   const sinkIds = Object.keys(config.sinks)
   io.stdout.write(`${rel(config.file)}: valid. ${sinkIds.length} sink(s) [${sinkIds.join(', ')}], ${config.rules.length} rule(s), listening on [${config.listen.address}]:${config.listen.port}.\n`)
-  const unhealthy = opts.health === false ? 0 : await checkSinkHealth(config, io)
+  const unhealthy = await checkModules(config, io) + (opts.health === false ? 0 : await checkSinkHealth(config, io))
   if (config.tests.length === 0) {
     io.stdout.write('No route test cases (add "tests": ["routes/*.cases.json5"] to run some).\n')
     return unhealthy === 0 ? 0 : 1

@@ -18,6 +18,9 @@ import { parseDict } from '../../src/ncrx/decode.js'
 import { pino } from 'pino'
 import { NetconsdError } from '../../src/errors.js'
 import type { SinkContext } from '../../src/sinks/types.js'
+import { runCheckConfig } from '../../src/config/check.js'
+import { PassThrough } from 'node:stream'
+import { fixturesDir } from '../helpers/paths.js'
 
 const skip = cmodSkipReason()
 if (skip !== null) console.log(`# C output module tests skipped: ${skip}`)
@@ -62,6 +65,30 @@ describe('C output modules: loading', { skip: skip ?? false }, () => {
     await sink.close()
     assert.deepEqual(readFileSync(join(dir, 'out.txt'), 'utf8'), 'init\t1\nexit\n')
     assert.equal(isSharedObject(join(dir, 'out.txt')), false)
+  })
+
+  test('check-config loads C modules (dlopen, symbols) and JS modules the same way, without running init', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netconsd-cmod-check-'))
+    process.env.CMOD_OUT = join(dir, 'out.txt')
+    const cfg = join(dir, 'netconsd.json5')
+    const write = (modules: string[]): void => writeFileSync(cfg, JSON.stringify({ version: 1, sinks: {}, rules: [], modules }))
+    const run = async (): Promise<[number, string]> => {
+      const stdout = new PassThrough()
+      let o = ''
+      stdout.on('data', (b: Buffer) => { o += b.toString() })
+      const code = await runCheckConfig(cfg, { stdout, stderr: stdout, env: {} })
+      return [code, o]
+    }
+    write([compileModule('recorder'), join(fixturesDir, 'modules', 'good.mjs')])
+    let [code, out] = await run()
+    assert.equal(code, 0, out)
+    assert.match(out, /recorder\.so loads \(C shared object, defines handler, init, exit\)/)
+    assert.match(out, /good\.mjs loads \(JS module, exports handler/)
+    assert.equal(existsSync(join(dir, 'out.txt')), false, 'init was not run')
+    write([compileModule('no-handler')]);
+    [code, out] = await run()
+    assert.equal(code, 1)
+    assert.match(out, /no-handler\.so: NETCONSD_ERR_MODULE_LOAD: .*netconsd_output_handler/)
   })
 
   test('without the addon a .so module is refused at start-up with the reason, never ignored', async () => {

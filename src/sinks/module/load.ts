@@ -74,3 +74,14 @@ export async function initOutputModule (mod: OutputModule, workerCount: number):
       { path: mod.path, reason: (err as Error)?.message ?? String(err) }, { cause: err })
   }
 }
+
+/**
+ * Loads a module without initialising it and says what it is, for check-config: a C shared object
+ * is dlopen()ed and its symbols checked, a JS module imported and its exports checked.
+ */
+export async function probeOutputModule (path: string): Promise<string> {
+  const { isSharedObject, probeSharedObject } = await import('./native.js')
+  if (isSharedObject(path)) return probeSharedObject(path)
+  const m = await importOutputModule(path)
+  return `JS module, exports ${['handler', ...(m.init !== undefined ? ['init'] : []), ...(m.exit !== undefined ? ['exit'] : [])].join(', ')}`
+}
