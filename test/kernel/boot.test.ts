@@ -20,6 +20,7 @@ import { join } from 'node:path'
 import { once } from 'node:events'
 import type { Collected } from '../helpers/daemon.js'
 import { repoRoot, fixturesDir, cliPath } from '../helpers/paths.js'
+import { cmodSkipReason, compileModule } from '../helpers/cmod.js'
 
 const script = join(repoRoot, 'scripts', 'kernel', 'netconsole-boot.sh')
 const collectModule = join(fixturesDir, 'modules', 'collect-to-file.mjs')
@@ -126,8 +127,12 @@ test('a real kernel panics into the real daemon: every record once, in order, re
 
   // The daemon as a user starts it: port 0 so the kernel picks a free one, read back from the
   // "Listening." log line (no race between finding a free port and binding it).
-  const daemon = spawn(process.execPath, [cliPath, '-u', '0', '-w', '2', '--log-format', 'json', collectModule, incidentModule], {
-    env: { ...process.env, COLLECT_OUT: collectOut, INCIDENTS_OUT: incidentsOut },
+  // netconsd's C module contract too: the recorder .so (test/fixtures/modules/c) beside the JS modules.
+  const cmodWhy = cmodSkipReason()
+  const cmodOut = join(dir, 'cmod.txt')
+  const cModules = cmodWhy === null ? [compileModule('recorder', join(dir, 'recorder.so'))] : []
+  const daemon = spawn(process.execPath, [cliPath, '-u', '0', '-w', '2', '--log-format', 'json', collectModule, incidentModule, ...cModules], {
+    env: { ...process.env, COLLECT_OUT: collectOut, INCIDENTS_OUT: incidentsOut, CMOD_OUT: cmodOut },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let stderr = ''
@@ -208,6 +213,22 @@ test('a real kernel panics into the real daemon: every record once, in order, re
     const frags = wire.filter((d) => d.seq === r.seq)
     assert.ok(frags.length >= 2 && frags.every((d) => d.frag), `sent as ncfrag fragments (${frags.length} datagrams)`)
     assert.ok(frags.every((d) => d.payload.length <= 1000), 'each fragment fits netconsole\'s 1000-byte datagram')
+  })
+
+  await t.test('a C output module gets the same records as netconsd\'s libncrx would hand out', { skip: cmodWhy ?? false }, () => {
+    const lines = readFileSync(cmodOut, 'latin1').split('\n').filter((l) => l !== '')
+    assert.equal(lines[0], 'init\t2')
+    assert.equal(lines.at(-1), 'exit', 'exit() once, after the workers stopped')
+    const msgs = lines.filter((l) => l.startsWith('msg\t')).map((l) => l.split('\t'))
+    assert.deepEqual(msgs.map((f) => Number(f[5])), ext.map((r) => r.seq), 'the same seqs, in order')
+    for (let i = 0; i < msgs.length; i++) {
+      const f = msgs[i]!
+      const text = Buffer.from(f[13]!, 'hex').toString('latin1')
+      const unescaped = Buffer.from(text.replace(/\\x([0-9a-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8')
+      assert.equal(unescaped, ext[i]!.text, `text of seq ${f[5]!}`)
+      assert.ok(!/[\x00-\x1f\x7f-\xff]/.test(text), 'still in the kernel\'s escaped form')
+      assert.equal(Number(f[1]), ext[i]!.thread)
+    }
   })
 
   await t.test('the panic arrives, after the test messages', () => {
