@@ -499,8 +499,11 @@ interface Row { name: string, label: string, workers: number | null, counterpart
 
 async function main (): Promise<void> {
   const defs = argv.receivers.split(',').filter((n) => n !== '').flatMap(makeDefs)
-  const host = { node: process.version, cpus: cpus().length, kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), rmemMax: Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8')), root: process.getuid?.() === 0 }
+  const host = { node: process.version, cpus: cpus().length, kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), rmemMax: Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8')), root: process.getuid?.() === 0, nativeAddon: loadNative() !== null }
   console.log(`netconsd bench${quick ? ' (quick)' : ''}: ${sources} hosts, ${msgLen}-byte extended messages, ${duration} s trials, ${steps} steps, rcvbuf ${rcvbuf} requested, workers ${workerCounts.join(',')}; ${JSON.stringify(host)}`)
+  // The daemon rows run the config default (`auto`): without the addon that is the JS receive path,
+  // several times slower, which must not pass for the product's figure.
+  if (loadNative() === null) console.log(`  NOTE: the native receive addon does not load (${nativeUnavailableReason()}): the daemon rows run the JS receive path; build it with node scripts/build-native.mjs.`)
   if (rsyslogBinary() === null) console.log('  NOTE: rsyslogd is not installed (apt-get install -y rsyslog): the rsyslog rows are skipped and no ratio can be given.')
   peers = await startPeersProcess()
   const results: Record<string, unknown> = {}
