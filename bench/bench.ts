@@ -561,7 +561,7 @@ async function main (): Promise<void> {
   for (const r of rows) {
     const fixedCol = r.usPerMsgFixed === null ? '-' : `${r.usPerMsgFixed}${r.lossAtFixed !== null && r.lossAtFixed >= 0.01 ? '*' : ''}`
     const ratio = r.ratio === null ? (r.counterpart === null ? '' : `- (${r.counterpart} n/a)`) : `${r.ratio.toFixed(2)} × ${r.counterpart}`
-    console.log(`${(r.name === 'ceiling' ? `${r.label} (ceiling)` : r.label).padEnd(26)}${(r.max === 0 ? 'none' : fmt(r.max)).padStart(10)}${r.cpuCores.toFixed(2).padStart(9)}${fixedCol.padStart(13)}${`${r.rssMiB} MiB`.padStart(10)}${`${fmt(r.floodDelivered)}/s`.padStart(14)}${ratio.padStart(26)}${r.noisyTrials > 0 ? `  (${r.noisyTrials} noisy trials)` : ''}`)
+    console.log(`${(r.name === 'ceiling' ? `${r.label} [bench-only]` : r.label).padEnd(26)}${(r.max === 0 ? 'none' : fmt(r.max)).padStart(10)}${r.cpuCores.toFixed(2).padStart(9)}${fixedCol.padStart(13)}${`${r.rssMiB} MiB`.padStart(10)}${`${fmt(r.floodDelivered)}/s`.padStart(14)}${ratio.padStart(26)}${r.noisyTrials > 0 ? `  (${r.noisyTrials} noisy trials)` : ''}`)
   }
   if (rows.some((r) => r.lossAtFixed !== null && r.lossAtFixed >= 0.01)) console.log(`* ≥ 1% lost at ${fmt(fixedRate)}/s: µs per delivered message`)
   const ratios: Record<string, number> = {}
