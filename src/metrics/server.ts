@@ -9,7 +9,7 @@
  * names, host names and reasons only.
  */
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http'
-import { isIP } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { NetconsdError } from '../errors.js'
 import type { Metrics } from './metrics.js'
@@ -49,6 +49,10 @@ export interface MetricsServerOptions {
   metrics: Metrics
   ready: () => Readiness | Promise<Readiness>
   logger?: Logger
+  /** Open connections before the oldest one without a request in progress is closed (default 64). */
+  maxConnections?: number
+  /** A connection must deliver a whole request head within this many ms of connecting or going idle (default 2000). */
+  headersTimeoutMs?: number
 }
 
 export interface MetricsServer {
@@ -92,12 +96,51 @@ export function isLoopback (host: string): boolean {
 export async function startMetricsServer (opts: MetricsServerOptions): Promise<MetricsServer> {
   const where = parseListen(opts.listen)
   const { metrics, ready, logger } = opts
-  const server: Server = createServer((req, res) => { handle(req, res).catch((err: unknown) => fail(res, err)) })
-  // A scraper that stalls must not hold sockets forever.
-  server.headersTimeout = 10_000
+  const maxConnections = opts.maxConnections ?? 64
+  const headersTimeoutMs = opts.headersTimeoutMs ?? 2000
+  // Node's own headersTimeout is only checked every connectionsCheckingInterval (30 s by default),
+  // and `maxConnections` refuses the *new* connection: 64 slowloris sockets locked every probe out
+  // for ~26 s (issue 14). So connections are tracked here instead:
+  //  - a connection with no request in progress (still sending its head, or idle keep-alive) gets
+  //    `headersTimeoutMs` to start one, enforced by its own timer;
+  //  - when the table is full, a new connection is never refused: the oldest connection without a
+  //    request in progress is closed instead. A probe sends its head at once and is answered in the
+  //    same turn, so it always gets in; a stalling client is the one that loses its slot.
+  const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => { handle(req, res).catch((err: unknown) => fail(res, err)) })
+  server.headersTimeout = headersTimeoutMs
   server.requestTimeout = 30_000
   server.keepAliveTimeout = 5_000
-  server.maxConnections = 64
+  interface Conn { socket: Socket, busy: number, timer: NodeJS.Timeout | undefined }
+  const conns = new Map<Socket, Conn>() // insertion order = age
+  const idle = (c: Conn): void => {
+    if (c.timer !== undefined) clearTimeout(c.timer)
+    c.timer = setTimeout(() => { c.socket.destroy() }, headersTimeoutMs)
+    c.timer.unref()
+  }
+  server.on('connection', (socket: Socket) => {
+    const c: Conn = { socket, busy: 0, timer: undefined }
+    conns.set(socket, c)
+    idle(c)
+    socket.once('close', () => {
+      if (c.timer !== undefined) clearTimeout(c.timer)
+      conns.delete(socket)
+    })
+    if (conns.size > maxConnections) {
+      for (const o of conns.values()) {
+        if (o.busy === 0 && o !== c) { o.socket.destroy(); conns.delete(o.socket); break }
+      }
+    }
+  })
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const c = conns.get(req.socket)
+    if (c === undefined) return
+    c.busy++
+    if (c.timer !== undefined) { clearTimeout(c.timer); c.timer = undefined }
+    res.once('close', () => {
+      c.busy--
+      if (c.busy === 0 && !c.socket.destroyed) idle(c)
+    })
+  })
 
   function fail (res: ServerResponse, err: unknown): void {
     logger?.error({ err }, 'Metrics endpoint request failed.')
@@ -169,6 +212,8 @@ export async function startMetricsServer (opts: MetricsServerOptions): Promise<M
       closing ??= new Promise<void>((resolve) => {
         server.close(() => { resolve() })
         server.closeIdleConnections()
+        // Connections that never sent a request are not "idle" to Node; they have no reason to stay.
+        for (const c of conns.values()) if (c.busy === 0) c.socket.destroy()
       })
       await closing
     }
