@@ -5,14 +5,15 @@
  *
  * Off unless `metrics.listen` is set. A bare port (`9514` or `:9514`) binds to 127.0.0.1: an
  * endpoint reachable from the network must be asked for by writing its address. Nothing here
- * reads configuration values, so no secret can leak through it; label values are ids, rule
- * names, host names and reasons only.
+ * reads configuration values, and readiness reasons pass through src/redact.ts, so no secret can
+ * leak through it; label values are ids, rule names, host names and reasons only.
  */
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http'
 import { isIP, type Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { NetconsdError } from '../errors.js'
 import type { Metrics } from './metrics.js'
+import { redactText } from '../redact.js'
 
 export interface Readiness {
   ok: boolean
@@ -40,7 +41,8 @@ export function readiness (i: ReadinessInput): Readiness {
   for (const [id, h] of Object.entries(i.sinks ?? {})) {
     if (!h.ok) reasons.push(`sink ${id} unhealthy${h.message !== undefined ? `: ${h.message}` : ''}`)
   }
-  return { ok: reasons.length === 0, reasons }
+  // A sink's message may quote its peer's URL: shown as origin + path only (src/redact.ts).
+  return { ok: reasons.length === 0, reasons: reasons.map(redactText) }
 }
 
 export interface MetricsServerOptions {
@@ -173,7 +175,7 @@ export async function startMetricsServer (opts: MetricsServerOptions): Promise<M
         try {
           r = await ready()
         } catch (err) {
-          r = { ok: false, reasons: [`readiness check threw: ${err instanceof Error ? err.message : String(err)}`] }
+          r = { ok: false, reasons: [`readiness check threw: ${redactText(err instanceof Error ? err.message : String(err))}`] }
         }
         send(r.ok ? 200 : 503, 'application/json', JSON.stringify({ ok: r.ok, reasons: r.reasons }) + '\n')
         return
