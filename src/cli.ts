@@ -142,9 +142,10 @@ async function runDaemon (args: RunArgs): Promise<number> {
   const { loadConfig, formatConfigErrors } = await import('./config/load.js')
   const { Daemon } = await import('./daemon.js')
   const bootLog = createLogger({ level: args.logLevel ?? 'info', format: args.logFormat ?? 'auto' })
-  const load = async (): Promise<Config> => {
+  const load = async (fileText?: string): Promise<Config> => {
     const opts: Parameters<typeof loadConfig>[0] = { env: process.env, overrides: { ...args.overrides, modules: args.modules } as never }
     if (args.configFile !== undefined) opts.file = args.configFile
+    if (fileText !== undefined) opts.fileText = fileText
     // netconsd semantics: modules on the command line without a config file are the only output.
     else if (args.modules.length > 0) opts.source = { value: { version: 1, sinks: {}, rules: [] }, dir: process.cwd(), name: '<command line>' }
     return await loadConfig(opts)
@@ -168,22 +169,34 @@ async function runDaemon (args: RunArgs): Promise<number> {
   }
   bootLog.flush?.()
 
+  // Reloads run one after another, but each SIGHUP reads the config file when it arrives: a
+  // signal queued behind a slow reload evaluates the file as it was then, not as it is later.
   let reloading = Promise.resolve()
+  let hup = 0
   process.on('SIGHUP', () => {
+    const n = ++hup
+    let text: string | undefined
+    if (args.configFile !== undefined) {
+      try {
+        text = readFileSync(args.configFile, 'utf8')
+      } catch {
+        text = undefined // the load below reports why it cannot be read
+      }
+    }
     reloading = reloading.then(async () => {
-      log.info('SIGHUP: reloading the config and reopening files.')
+      log.info({ sighup: n }, 'SIGHUP: reloading the config (as the file was when the signal arrived) and reopening files.')
       daemon.reopen()
       let next: Config
       try {
-        next = await load()
+        next = await load(text)
       } catch (err) {
-        log.error({ errors: (err as { errors?: unknown }).errors, err }, `Reload refused, the running config stays: ${formatConfigErrors(err)}`)
+        log.error({ sighup: n, errors: (err as { errors?: unknown }).errors, err }, `Reload refused, the running config stays: ${formatConfigErrors(err)}`)
         daemon.reloadRefused()
         return
       }
       const r = await daemon.reload(next)
-      if (r.ok) log.info('Config reloaded.')
-      else log.error({ errors: r.errors.map((e) => e.message) }, 'Reload failed in a worker; the running config stays.')
+      if (r.ok) log.info({ sighup: n }, 'Config reloaded.')
+      else log.error({ sighup: n, errors: r.errors.map((e) => e.message) }, 'Reload failed in a worker; the running config stays.')
     })
   })
   return await new Promise<number>((resolveExit) => {
