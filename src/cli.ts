@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { readFileSync } from 'node:fs'
 import { NetconsdError } from './errors.js'
+import { redactText } from './redact.js'
 import type { Config } from './config/types.js'
 
 export const USAGE = `Usage:
@@ -154,7 +155,7 @@ async function runDaemon (args: RunArgs): Promise<number> {
   try {
     config = await load()
   } catch (err) {
-    process.stderr.write(formatConfigErrors(err) + '\n')
+    process.stderr.write(redactText(formatConfigErrors(err)) + '\n')
     return 1
   }
   const log = createLogger({ level: args.logLevel ?? config.log.level, format: args.logFormat ?? 'auto' })
@@ -247,7 +248,7 @@ export async function main (argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof NetconsdError && err.code === 'NETCONSD_ERR_CLI_USAGE') {
-      process.stderr.write(`netconsd: ${err.message}\n`)
+      process.stderr.write(`netconsd: ${redactText(err.message)}\n`)
       return 2
     }
     throw err
@@ -259,7 +260,7 @@ const isMain = process.argv[1] !== undefined &&
   import.meta.url === (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href
 if (isMain) {
   main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {
-    process.stderr.write(`netconsd: ${(err as Error)?.stack ?? String(err)}\n`)
+    process.stderr.write(`netconsd: ${redactText((err as Error)?.stack ?? String(err))}\n`)
     process.exitCode = 1
   })
 }

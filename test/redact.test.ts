@@ -93,6 +93,8 @@ test('no secret of a sink URL or header reaches the daemon log, /readyz or check
     writeFileSync(bad, `{ version: 1, sinks: { o: { type: 'otlp', url: 'ftp://user:PASSWORD@h/x?api_key=SECRET' } } }`)
     const checkBad = await run(['check-config', bad])
     assert.equal(checkBad.code, 1, checkBad.out)
+    const startBad = await run(['-c', bad, '--log-format', 'json'])
+    assert.equal(startBad.code, 1, startBad.out)
 
     let readyz = ''
     const daemon = await run(['-c', file, '--log-level', 'debug', '--log-format', 'json', '--receive-path', 'js'], {
@@ -107,7 +109,7 @@ test('no secret of a sink URL or header reaches the daemon log, /readyz or check
       }
     })
     assert.match(readyz, /^503 .*sink o unhealthy: http:\/\/127\.0\.0\.1:\d+\/v1\/logs answered HTTP 401/, readyz)
-    for (const [what, out] of [['check-config', check.out], ['check-config (invalid URL)', checkBad.out], ['daemon log', daemon.out], ['/readyz', readyz]] as const) {
+    for (const [what, out] of [['check-config', check.out], ['check-config (invalid URL)', checkBad.out], ['start-up with an invalid URL', startBad.out], ['daemon log', daemon.out], ['/readyz', readyz]] as const) {
       const hit = out.split('\n').find((l) => SECRETS.test(l))
       assert.equal(hit, undefined, `${what} shows a secret: ${hit ?? ''}`)
     }
