@@ -56,6 +56,9 @@ describe('webhook template', () => {
     const out = renderTemplate({ '{{host.name}}': 'from-record', service: 'netconsd', '{{text}}': 1, x: 2 }, hostile) as Record<string, unknown>
     assert.equal(out.service, 'netconsd')
     assert.equal(out.x, 2)
+    // Whichever comes first in the template.
+    const after = renderTemplate({ service: 'netconsd', '{{host.name}}': 'from-record' }, hostile) as Record<string, unknown>
+    assert.deepEqual(after, { service: 'netconsd' })
     // Two rendered keys that collide: the first keeps its value.
     const twice = renderTemplate({ 'k-{{seq}}': 'a', 'k-{{ seq }}': 'b' }, view) as Record<string, unknown>
     assert.deepEqual(twice, { 'k-42': 'a' })
