@@ -128,9 +128,12 @@ export async function startMetricsServer (opts: MetricsServerOptions): Promise<M
       conns.delete(socket)
     })
     if (conns.size > maxConnections) {
+      let evicted = false
       for (const o of conns.values()) {
-        if (o.busy === 0 && o !== c) { o.socket.destroy(); conns.delete(o.socket); break }
+        if (o.busy === 0 && o !== c) { o.socket.destroy(); conns.delete(o.socket); evicted = true; break }
       }
+      // Every slot has a request in progress (each bounded by requestTimeout): allow some more, not without end.
+      if (!evicted && conns.size > 4 * maxConnections) { socket.destroy(); conns.delete(socket) }
     }
   })
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
