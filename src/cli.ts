@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { readFileSync } from 'node:fs'
 import { NetconsdError } from './errors.js'
+import { redactText } from './redact.js'
 import type { Config } from './config/types.js'
 
 export const USAGE = `Usage:
@@ -143,9 +144,10 @@ async function runDaemon (args: RunArgs): Promise<number> {
   const { loadConfig, formatConfigErrors } = await import('./config/load.js')
   const { Daemon } = await import('./daemon.js')
   const bootLog = createLogger({ level: args.logLevel ?? 'info', format: args.logFormat ?? 'auto' })
-  const load = async (): Promise<Config> => {
+  const load = async (fileText?: string): Promise<Config> => {
     const opts: Parameters<typeof loadConfig>[0] = { env: process.env, overrides: { ...args.overrides, modules: args.modules } as never }
     if (args.configFile !== undefined) opts.file = args.configFile
+    if (fileText !== undefined) opts.fileText = fileText
     // netconsd semantics: modules on the command line without a config file are the only output.
     else if (args.modules.length > 0) opts.source = { value: { version: 1, sinks: {}, rules: [] }, dir: process.cwd(), name: '<command line>' }
     return await loadConfig(opts)
@@ -154,7 +156,7 @@ async function runDaemon (args: RunArgs): Promise<number> {
   try {
     config = await load()
   } catch (err) {
-    process.stderr.write(formatConfigErrors(err) + '\n')
+    process.stderr.write(redactText(formatConfigErrors(err)) + '\n')
     return 1
   }
   const log = createLogger({ level: args.logLevel ?? config.log.level, format: args.logFormat ?? 'auto' })
@@ -169,22 +171,34 @@ async function runDaemon (args: RunArgs): Promise<number> {
   }
   bootLog.flush?.()
 
+  // Reloads run one after another, but each SIGHUP reads the config file when it arrives: a
+  // signal queued behind a slow reload evaluates the file as it was then, not as it is later.
   let reloading = Promise.resolve()
+  let hup = 0
   process.on('SIGHUP', () => {
+    const n = ++hup
+    let text: string | undefined
+    if (args.configFile !== undefined) {
+      try {
+        text = readFileSync(args.configFile, 'utf8')
+      } catch {
+        text = undefined // the load below reports why it cannot be read
+      }
+    }
     reloading = reloading.then(async () => {
-      log.info('SIGHUP: reloading the config and reopening files.')
+      log.info({ sighup: n }, 'SIGHUP: reloading the config (as the file was when the signal arrived) and reopening files.')
       daemon.reopen()
       let next: Config
       try {
-        next = await load()
+        next = await load(text)
       } catch (err) {
-        log.error({ errors: (err as { errors?: unknown }).errors, err }, `Reload refused, the running config stays: ${formatConfigErrors(err)}`)
+        log.error({ sighup: n, errors: (err as { errors?: unknown }).errors, err }, `Reload refused, the running config stays: ${formatConfigErrors(err)}`)
         daemon.reloadRefused()
         return
       }
       const r = await daemon.reload(next)
-      if (r.ok) log.info('Config reloaded.')
-      else log.error({ errors: r.errors.map((e) => e.message) }, 'Reload failed in a worker; the running config stays.')
+      if (r.ok) log.info({ sighup: n }, 'Config reloaded.')
+      else log.error({ sighup: n, errors: r.errors.map((e) => e.message) }, 'Reload failed in a worker; the running config stays.')
     })
   })
   return await new Promise<number>((resolveExit) => {
@@ -235,7 +249,7 @@ export async function main (argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof NetconsdError && err.code === 'NETCONSD_ERR_CLI_USAGE') {
-      process.stderr.write(`netconsd: ${err.message}\n`)
+      process.stderr.write(`netconsd: ${redactText(err.message)}\n`)
       return 2
     }
     throw err
@@ -247,7 +261,7 @@ const isMain = process.argv[1] !== undefined &&
   import.meta.url === (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href
 if (isMain) {
   main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {
-    process.stderr.write(`netconsd: ${(err as Error)?.stack ?? String(err)}\n`)
+    process.stderr.write(`netconsd: ${redactText((err as Error)?.stack ?? String(err))}\n`)
     process.exitCode = 1
   })
 }

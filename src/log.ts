@@ -2,7 +2,8 @@
  * Daemon logging: pino, JSON by default, pretty when stderr is a TTY (or forced), to stderr so
  * that stdout stays free for the printer output (netconsd prints messages on stdout).
  */
-import { pino, type Logger, type LevelWithSilent } from 'pino'
+import { pino, type Logger, type LevelWithSilent, type LoggerOptions } from 'pino'
+import { redactDeep, redactText } from './redact.js'
 
 export type { Logger }
 
@@ -16,14 +17,28 @@ export function createLogger (opts: LogOptions = {}): Logger {
   const level = opts.level ?? process.env.NETCONSD_LOG_LEVEL ?? 'info'
   const format = opts.format ?? 'auto'
   const pretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true)
+  const base: LoggerOptions = { level, base: { name: 'netconsd' }, ...redacting }
   if (pretty) {
     return pino({
-      level,
-      base: { name: 'netconsd' },
+      ...base,
       transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'SYS:standard' } }
     })
   }
-  return pino({ level, base: { name: 'netconsd' } }, pino.destination({ fd: 2, sync: true }))
+  return pino(base, pino.destination({ fd: 2, sync: true }))
+}
+
+/**
+ * Every line's fields and message pass through src/redact.ts: no URL userinfo or query, no header
+ * value, whichever code logged it (a sink, a peer's error text, a config error).
+ */
+export const redacting: Pick<LoggerOptions, 'formatters' | 'hooks'> = {
+  formatters: { log: (obj) => redactDeep(obj) as Record<string, unknown> },
+  hooks: {
+    logMethod (args, method) {
+      for (let i = 0; i < args.length; i++) if (typeof args[i] === 'string') args[i] = redactText(args[i] as string)
+      method.apply(this, args)
+    }
+  }
 }
 
 /**

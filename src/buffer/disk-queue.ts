@@ -109,6 +109,12 @@ export class DiskQueue {
   #appended = 0
   #acked = 0
   #corruptBytes = 0
+  /**
+   * Records of evicted segments that had been read (a batch in flight) but not acked. Their fate is
+   * the batch's: acked → delivered, rewound → lost (`buffer_evicted`). Counting them evicted at
+   * eviction time counted a delivered batch twice (issue 14: 15,665 evicted vs 15,153 lost).
+   */
+  #evictedInFlight = 0
   readonly #dropped: Record<string, number> = { buffer_full: 0, buffer_evicted: 0, buffer_record_too_big: 0, buffer_corrupt: 0 }
 
   private constructor (opts: DiskQueueOptions) {
@@ -167,7 +173,12 @@ export class DiskQueue {
 
   /** Read again from the last ack (after a failed delivery). */
   rewind (): Promise<void> {
-    return this.#serial(async () => { this.#read = { ...this.#ack } })
+    return this.#serial(async () => {
+      this.#read = { ...this.#ack }
+      // The in-flight records of evicted segments cannot be read again: now they are lost.
+      this.#drop('buffer_evicted', this.#evictedInFlight)
+      this.#evictedInFlight = 0
+    })
   }
 
   /** Records not yet acked. */
@@ -440,7 +451,10 @@ export class DiskQueue {
     while (this.bytes + need > this.maxBytes) {
       const oldest = this.#segments[0]
       if (oldest === undefined || this.#segments.length < 2) return false
-      const lost = oldest.id === this.#ack.seg ? oldest.records - this.#ack.records : oldest.records
+      const unacked = oldest.id === this.#ack.seg ? oldest.records - this.#ack.records : oldest.records
+      // Read but not acked (the batch in flight) is decided by its ack or rewind, not here.
+      const lost = this.#read.seg === oldest.id ? oldest.records - this.#read.records : this.#read.seg < oldest.id ? unacked : 0
+      this.#evictedInFlight += unacked - lost
       this.#segments.shift()
       this.#bytes -= oldest.size
       if (this.#reader?.id === oldest.id) { await this.#reader.fh.close(); this.#reader = null }
@@ -512,7 +526,8 @@ export class DiskQueue {
   }
 
   async #commit (): Promise<void> {
-    const delivered = this.#recordsBetween(this.#ack, this.#read)
+    const delivered = this.#recordsBetween(this.#ack, this.#read) + this.#evictedInFlight
+    this.#evictedInFlight = 0
     if (delivered === 0 && this.#ack.offset === this.#read.offset && this.#ack.seg === this.#read.seg) return
     this.#ack = { ...this.#read }
     this.#acked += delivered

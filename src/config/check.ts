@@ -9,11 +9,23 @@ import type { Config } from './types.js'
 import { createSink } from '../sinks/registry.js'
 import { probeOutputModule, resolveModulePath } from '../sinks/module/load.js'
 import { pino } from 'pino'
+import { redactText } from '../redact.js'
 
 export interface CommandIO {
   stdout: NodeJS.WritableStream
   stderr: NodeJS.WritableStream
   env: NodeJS.ProcessEnv
+}
+
+/**
+ * The same streams with every line passed through `redactText`: a sink's health message or a
+ * config error may quote a URL, and check-config output ends up in CI logs and tickets.
+ */
+function redactingIo (io: CommandIO): CommandIO {
+  const wrap = (w: NodeJS.WritableStream): NodeJS.WritableStream => ({
+    write: (chunk: string | Uint8Array, ...rest: unknown[]) => (w.write as (...a: unknown[]) => boolean)(typeof chunk === 'string' ? redactText(chunk) : chunk, ...rest)
+  }) as unknown as NodeJS.WritableStream
+  return { stdout: wrap(io.stdout), stderr: wrap(io.stderr), env: io.env }
 }
 
 function rel (p: string): string {
@@ -93,7 +105,8 @@ async function checkSinkHealth (config: Config, io: CommandIO, timeoutMs = 5000)
   return bad
 }
 
-export async function runCheckConfig (file: string, io: CommandIO, opts: { health?: boolean } = {}): Promise<number> {
+export async function runCheckConfig (file: string, rawIo: CommandIO, opts: { health?: boolean } = {}): Promise<number> {
+  const io = redactingIo(rawIo)
   let config: Config
   try {
     config = await loadConfig({ file, env: io.env })

@@ -3,7 +3,11 @@
  *
  *   1. the inventory (`hosts.inventory`): exact addresses and CIDRs. Labels merge from the widest
  *      to the narrowest matching entry; the narrowest entry that has a name names the host;
- *   2. reverse DNS (`hosts.reverseDns`), when enabled and the inventory gave no name;
+ *   2. reverse DNS (`hosts.reverseDns`), when enabled and the inventory gave no name. A PTR
+ *      record is whatever the owner of the address's reverse zone says, so a PTR name is used
+ *      only when it is forward-confirmed (the name resolves back to the sender's address) and
+ *      never when it equals an inventory name: a sender whose PTR says `web-01` must not write
+ *      into the inventory host web-01's files as if it were that host;
  *   3. the address itself.
  *
  * `resolve()` never blocks: it returns at once, with the address as the name while a PTR lookup is
@@ -34,13 +38,29 @@ export interface HostResolverStats {
   lookupTimeouts: number
   /** Lookups not started because the queue was full. */
   lookupsSkipped: number
+  /** PTR names not used: they did not resolve back to the address, or equal an inventory name. */
+  namesUnconfirmed: number
   inFlight: number
 }
 
 /** What the resolver needs from DNS; `node:dns/promises` Resolver by default, a fake in tests. */
 export interface ReverseLookup {
   reverse (ip: string): Promise<string[]>
+  /** Addresses (A and AAAA) of a name, to forward-confirm a PTR answer. */
+  forward (name: string): Promise<string[]>
   cancel? (): void
+}
+
+/** `node:dns/promises` as a ReverseLookup: forward is A ∪ AAAA, a family that fails is empty. */
+function systemLookup (r: Resolver): ReverseLookup {
+  return {
+    reverse: async (ip) => await r.reverse(ip),
+    forward: async (name) => {
+      const [a, aaaa] = await Promise.allSettled([r.resolve4(name), r.resolve6(name)])
+      return [...(a.status === 'fulfilled' ? a.value : []), ...(aaaa.status === 'fulfilled' ? aaaa.value : [])]
+    },
+    cancel: () => r.cancel()
+  }
 }
 
 export interface HostResolverOptions {
@@ -51,6 +71,20 @@ export interface HostResolverOptions {
 interface Entry { name?: string, labels: Record<string, string> }
 
 interface Cached { info: HostInfo, expiresAt: number, dnsPending: boolean, dnsNamed: boolean }
+
+/** True when `name`'s A/AAAA records include `address` (compared as 16 bytes, so v4-mapped matches v4). */
+async function confirms (d: ReverseLookup, name: string, address: string): Promise<boolean> {
+  const want = addressWords(address)
+  if (want === null) return false
+  let addrs: string[]
+  try {
+    addrs = await d.forward(name)
+  } catch {
+    return false
+  }
+  const key = wordsKey(want)
+  return addrs.some((a) => { const w = addressWords(a); return w !== null && wordsKey(w) === key })
+}
 
 export function createHostResolver (hosts: HostsConfig, logger: Logger, opts: HostResolverOptions = {}): HostResolver {
   const now = opts.now ?? Date.now
@@ -67,17 +101,20 @@ export function createHostResolver (hosts: HostsConfig, logger: Logger, opts: Ho
     t.set(wordsKey(c.words), entry)
   }
   const prefixes = [...tables.keys()].sort((a, b) => a - b)
+  // Compared case-insensitively: DNS names are, and `WEB-01` must not pass for `web-01`.
+  const inventoryNames = new Set<string>()
+  for (const t of tables.values()) for (const e of t.values()) if (e.name !== undefined) inventoryNames.add(e.name.toLowerCase())
 
   const cacheCap = Math.max(1, rd.cacheSize)
   const cache = new Map<string, Cached>() // insertion order = LRU order
-  const stats: HostResolverStats = { cached: 0, lookups: 0, lookupFailures: 0, lookupTimeouts: 0, lookupsSkipped: 0, inFlight: 0 }
+  const stats: HostResolverStats = { cached: 0, lookups: 0, lookupFailures: 0, lookupTimeouts: 0, lookupsSkipped: 0, namesUnconfirmed: 0, inFlight: 0 }
   let dns: ReverseLookup | null = null
   if (rd.enabled) {
     if (opts.dns !== undefined) dns = opts.dns
     else {
       const r = new Resolver({ timeout: rd.timeoutMs, tries: 1 })
       if (rd.servers !== undefined && rd.servers.length > 0) r.setServers(rd.servers)
-      dns = r
+      dns = systemLookup(r)
     }
   }
   const queue: Cached[] = []
@@ -121,15 +158,23 @@ export function createHostResolver (hosts: HostsConfig, logger: Logger, opts: Ho
         c.expiresAt = now() + rd.cacheTtlMs
         startLookups()
       }
-      d.reverse(ip).then((names) => {
+      d.reverse(ip).then(async (names) => {
         if (closed || timedOut) return
         const n = names[0]
-        if (n !== undefined && n !== '') {
-          c.info.name = n.endsWith('.') ? n.slice(0, -1) : n
-          c.dnsNamed = true
+        const name = n === undefined ? '' : n.endsWith('.') ? n.slice(0, -1) : n
+        if (name !== '') {
+          if (!inventoryNames.has(name.toLowerCase()) && await confirms(d, name, c.info.address)) {
+            if (closed || timedOut) return
+            c.info.name = name
+            c.dnsNamed = true
+          } else {
+            if (closed || timedOut) return
+            stats.namesUnconfirmed++
+            logger.debug({ address: c.info.address, ptr: name }, 'Reverse DNS name not used: it does not resolve back to the address, or it is an inventory name.')
+          }
         }
         done()
-      }, (err: unknown) => {
+      }).catch((err: unknown) => {
         if (closed || timedOut) return
         stats.lookupFailures++
         logger.debug({ err, address: c.info.address }, 'Reverse DNS lookup failed.')

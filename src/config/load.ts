@@ -39,6 +39,11 @@ export interface LoadOptions {
   overrides?: DeepPartial<Config>
   /** An in-memory config instead of a file (route tests of rule packs); `name` appears in errors. */
   source?: { value: Record<string, unknown>, dir: string, name: string }
+  /**
+   * The text of `file` as already read (SIGHUP reads it when the signal arrives, so each signal
+   * evaluates the file as it was then). Included rule packs are still read at load time.
+   */
+  fileText?: string
 }
 
 /** Sink types a config may use: the sink registry's, plus the built-in `stdout` and `module`. */
@@ -72,10 +77,10 @@ export function loadOptionsOf (config: Config): LoadOptions | undefined {
 interface ParsedFile { file: string, text: string, value: unknown, loc: Locations }
 
 /** Reads and parses one JSON5 file. Throws NETCONSD_ERR_CONFIG_READ naming the file (and line:col for syntax errors). */
-export async function readJson5 (file: string, what = 'config'): Promise<ParsedFile> {
+export async function readJson5 (file: string, what = 'config', preRead?: string): Promise<ParsedFile> {
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = preRead ?? await readFile(file, 'utf8')
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     const message = e.code === 'ENOENT' ? `${what} file does not exist` : e.code === 'EACCES' ? `${what} file is not readable (permission denied)` : `cannot read ${what} file: ${e.message}`
@@ -140,7 +145,7 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
   } else {
     file = resolve(opts.file)
     dir = dirname(file)
-    const parsed = await readJson5(file)
+    const parsed = await readJson5(file, 'config', opts.fileText)
     raw = parsed.value
     loc = parsed.loc
   }

@@ -5,14 +5,15 @@
  *
  * Off unless `metrics.listen` is set. A bare port (`9514` or `:9514`) binds to 127.0.0.1: an
  * endpoint reachable from the network must be asked for by writing its address. Nothing here
- * reads configuration values, so no secret can leak through it; label values are ids, rule
- * names, host names and reasons only.
+ * reads configuration values, and readiness reasons pass through src/redact.ts, so no secret can
+ * leak through it; label values are ids, rule names, host names and reasons only.
  */
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http'
-import { isIP } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { NetconsdError } from '../errors.js'
 import type { Metrics } from './metrics.js'
+import { redactText } from '../redact.js'
 
 export interface Readiness {
   ok: boolean
@@ -40,7 +41,8 @@ export function readiness (i: ReadinessInput): Readiness {
   for (const [id, h] of Object.entries(i.sinks ?? {})) {
     if (!h.ok) reasons.push(`sink ${id} unhealthy${h.message !== undefined ? `: ${h.message}` : ''}`)
   }
-  return { ok: reasons.length === 0, reasons }
+  // A sink's message may quote its peer's URL: shown as origin + path only (src/redact.ts).
+  return { ok: reasons.length === 0, reasons: reasons.map(redactText) }
 }
 
 export interface MetricsServerOptions {
@@ -49,6 +51,10 @@ export interface MetricsServerOptions {
   metrics: Metrics
   ready: () => Readiness | Promise<Readiness>
   logger?: Logger
+  /** Open connections before the oldest one without a request in progress is closed (default 64). */
+  maxConnections?: number
+  /** A connection must deliver a whole request head within this many ms of connecting or going idle (default 2000). */
+  headersTimeoutMs?: number
 }
 
 export interface MetricsServer {
@@ -92,12 +98,54 @@ export function isLoopback (host: string): boolean {
 export async function startMetricsServer (opts: MetricsServerOptions): Promise<MetricsServer> {
   const where = parseListen(opts.listen)
   const { metrics, ready, logger } = opts
-  const server: Server = createServer((req, res) => { handle(req, res).catch((err: unknown) => fail(res, err)) })
-  // A scraper that stalls must not hold sockets forever.
-  server.headersTimeout = 10_000
+  const maxConnections = opts.maxConnections ?? 64
+  const headersTimeoutMs = opts.headersTimeoutMs ?? 2000
+  // Node's own headersTimeout is only checked every connectionsCheckingInterval (30 s by default),
+  // and `maxConnections` refuses the *new* connection: 64 slowloris sockets locked every probe out
+  // for ~26 s (issue 14). So connections are tracked here instead:
+  //  - a connection with no request in progress (still sending its head, or idle keep-alive) gets
+  //    `headersTimeoutMs` to start one, enforced by its own timer;
+  //  - when the table is full, a new connection is never refused: the oldest connection without a
+  //    request in progress is closed instead. A probe sends its head at once and is answered in the
+  //    same turn, so it always gets in; a stalling client is the one that loses its slot.
+  const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => { handle(req, res).catch((err: unknown) => fail(res, err)) })
+  server.headersTimeout = headersTimeoutMs
   server.requestTimeout = 30_000
   server.keepAliveTimeout = 5_000
-  server.maxConnections = 64
+  interface Conn { socket: Socket, busy: number, timer: NodeJS.Timeout | undefined }
+  const conns = new Map<Socket, Conn>() // insertion order = age
+  const idle = (c: Conn): void => {
+    if (c.timer !== undefined) clearTimeout(c.timer)
+    c.timer = setTimeout(() => { c.socket.destroy() }, headersTimeoutMs)
+    c.timer.unref()
+  }
+  server.on('connection', (socket: Socket) => {
+    const c: Conn = { socket, busy: 0, timer: undefined }
+    conns.set(socket, c)
+    idle(c)
+    socket.once('close', () => {
+      if (c.timer !== undefined) clearTimeout(c.timer)
+      conns.delete(socket)
+    })
+    if (conns.size > maxConnections) {
+      let evicted = false
+      for (const o of conns.values()) {
+        if (o.busy === 0 && o !== c) { o.socket.destroy(); conns.delete(o.socket); evicted = true; break }
+      }
+      // Every slot has a request in progress (each bounded by requestTimeout): allow some more, not without end.
+      if (!evicted && conns.size > 4 * maxConnections) { socket.destroy(); conns.delete(socket) }
+    }
+  })
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const c = conns.get(req.socket)
+    if (c === undefined) return
+    c.busy++
+    if (c.timer !== undefined) { clearTimeout(c.timer); c.timer = undefined }
+    res.once('close', () => {
+      c.busy--
+      if (c.busy === 0 && !c.socket.destroyed) idle(c)
+    })
+  })
 
   function fail (res: ServerResponse, err: unknown): void {
     logger?.error({ err }, 'Metrics endpoint request failed.')
@@ -130,7 +178,7 @@ export async function startMetricsServer (opts: MetricsServerOptions): Promise<M
         try {
           r = await ready()
         } catch (err) {
-          r = { ok: false, reasons: [`readiness check threw: ${err instanceof Error ? err.message : String(err)}`] }
+          r = { ok: false, reasons: [`readiness check threw: ${redactText(err instanceof Error ? err.message : String(err))}`] }
         }
         send(r.ok ? 200 : 503, 'application/json', JSON.stringify({ ok: r.ok, reasons: r.reasons }) + '\n')
         return
@@ -169,6 +217,8 @@ export async function startMetricsServer (opts: MetricsServerOptions): Promise<M
       closing ??= new Promise<void>((resolve) => {
         server.close(() => { resolve() })
         server.closeIdleConnections()
+        // Connections that never sent a request are not "idle" to Node; they have no reason to stay.
+        for (const c of conns.values()) if (c.busy === 0) c.socket.destroy()
       })
       await closing
     }

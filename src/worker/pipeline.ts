@@ -34,7 +34,7 @@ import { IncidentDetector } from '../incidents/detector.js'
 import { resolveIncidentsConfig } from '../incidents/config.js'
 import { Admission, resolveAdmissionConfig } from '../admission/index.js'
 import { openSinkQueue, withDiskBuffer, defaultBufferDir, type SinkBufferConfig } from '../buffer/buffered-transport.js'
-import type { AdmissionCounters } from '../metrics/snapshot.js'
+import type { AdmissionCounters, SinkSnapshot } from '../metrics/snapshot.js'
 
 export interface PipelineOptions {
   config: Config
@@ -90,6 +90,19 @@ export class Pipeline {
   #lastV4Str: string | null = null
   #routed = 0
   #sinkWriteErrors = 0
+  /**
+   * Sinks removed or replaced by a reload, still closing (flushing, then dropping what is left at
+   * the deadline as `shutdown_deadline`). They close beside the new config: a reload does not
+   * wait for them, so a failing peer cannot hold up the next one.
+   */
+  readonly #closing = new Set<{ id: string, sink: Sink, done: Promise<void> }>()
+  /**
+   * Final counters of every sink instance closed by a reload, per id: the snapshot adds them to the
+   * live instance's, so a sink's counters never go down and its last drops are counted.
+   */
+  readonly #retired = new Map<string, SinkSnapshot>()
+  /** Instances already handed to `#retire` (closed once, counted once). */
+  readonly #retiredSinks = new WeakMap<Sink, Promise<void>>()
   readonly #incidentCounts: Record<string, number> = {}
   readonly #eventCounts: Record<string, number> = {}
 
@@ -138,8 +151,10 @@ export class Pipeline {
         if (old !== undefined && old.key === key) { out.set(id, old); continue }
         const ctx = this.#ctx(id, config)
         if (bc !== undefined) {
-          // A buffer directory has one owner: the old instance lets go of it before the new one opens it.
-          if (old !== undefined) await old.sink.close(DEFAULT_SINK_CLOSE_MS)
+          // A buffer directory has one owner: the old instance lets go of it before the new one opens it
+          // (also one removed by an earlier reload and still closing).
+          if (old !== undefined) await this.#retire(id, old.sink)
+          await Promise.all([...this.#closing].filter((c) => c.id === id).map(async (c) => await c.done))
           const queue = await openSinkQueue({ baseDir: buffer.dir ?? defaultBufferDir(), configDir: config.dir, sinkId: id, thread: this.thread, workerCount: this.#workerCount, config: bc })
           const maxBatchRecords = typeof sc.maxBatchRecords === 'number' ? sc.maxBatchRecords : undefined
           ctx.wrapTransport = (t) => withDiskBuffer(t, queue, { logger: ctx.logger, sinkId: id, ...(maxBatchRecords !== undefined ? { maxBatchRecords } : {}) })
@@ -254,6 +269,29 @@ export class Pipeline {
     }, Math.max(1, Math.ceil(at - now)))
   }
 
+  /**
+   * Closes a sink that left the config and folds its final counters into `#retired`; until then
+   * the snapshot reads them live. Resolves when closed; never rejects.
+   */
+  #retire (id: string, sink: Sink): Promise<void> {
+    const already = this.#retiredSinks.get(sink)
+    if (already !== undefined) return already
+    const entry = { id, sink, done: Promise.resolve() }
+    entry.done = (async () => {
+      try {
+        await sink.close(DEFAULT_SINK_CLOSE_MS)
+      } catch (err) {
+        this.#log.error({ err, sinkId: id }, 'Closing a sink removed by the reload failed.')
+      }
+      const final = sink.stats?.()
+      if (final !== undefined) this.#retired.set(id, addCounters(this.#retired.get(id), final))
+      this.#closing.delete(entry)
+    })()
+    this.#closing.add(entry)
+    this.#retiredSinks.set(sink, entry.done)
+    return entry.done
+  }
+
   /** Applies a validated new config: router, hosts and sinks swap together; ncrx state is kept. */
   async reload (config: Config): Promise<void> {
     const sinks = await this.#buildSinks(config, this.#sinks)
@@ -269,7 +307,8 @@ export class Pipeline {
     this.#hosts.refreshHosts((a) => resolver.resolve(a))
     this.#hosts.keepWire = wantsWire(sinks)
     oldResolver.close()
-    await Promise.allSettled(removed.map(([, e]) => e.sink.close(DEFAULT_SINK_CLOSE_MS)))
+    // Not awaited: the new config runs now; a buffered sink replaced above was already closed.
+    for (const [id, e] of removed) void this.#retire(id, e.sink)
   }
 
   async reopen (): Promise<void> {
@@ -286,6 +325,7 @@ export class Pipeline {
       if (this.#timer !== undefined) clearTimeout(this.#timer)
       this.#timer = undefined
       await Promise.allSettled([...this.#sinks.values()].map((e) => e.sink.close(deadlineMs)))
+      await Promise.allSettled([...this.#closing].map(async (c) => await c.done))
       this.#resolver.close()
     }
     return this.snapshot()
@@ -294,6 +334,12 @@ export class Pipeline {
   snapshot (): PipelineSnapshot {
     const sinks: Record<string, SinkStats> = {}
     for (const [id, e] of this.#sinks) if (e.sink.stats !== undefined) sinks[id] = e.sink.stats()
+    // Closing and closed instances count too: counters of one sink id never go down over reloads.
+    for (const c of this.#closing) {
+      const st = c.sink.stats?.()
+      if (st !== undefined) sinks[c.id] = addCounters(sinks[c.id], st, true)
+    }
+    for (const [id, r] of this.#retired) sinks[id] = addCounters(sinks[id], r)
     return {
       thread: this.thread,
       ncrx: structuredClone(this.#hosts.counters),
@@ -339,4 +385,30 @@ function admissionSection (config: Config): AdmissionSection {
 
 function bufferSection (config: Config): BufferSection {
   return (config.buffer ?? {}) as BufferSection
+}
+
+/**
+ * `base` plus the counters of `more` (sent, failed, retried, dropped, latency). Gauges (queue depth,
+ * buffer occupancy) stay `base`'s: a closed instance holds nothing, and a buffer directory belongs
+ * to the live instance; `withQueue` adds the queue of an instance still closing.
+ */
+function addCounters (base: SinkSnapshot | undefined, more: SinkSnapshot, withQueue = false): SinkSnapshot {
+  const dropped: Record<string, number> = { ...(base?.dropped ?? {}) }
+  for (const [k, v] of Object.entries(more.dropped)) dropped[k] = (dropped[k] ?? 0) + v
+  const out: SinkSnapshot = {
+    ...(base ?? {}),
+    sent: (base?.sent ?? 0) + more.sent,
+    failed: (base?.failed ?? 0) + more.failed,
+    retried: (base?.retried ?? 0) + more.retried,
+    dropped,
+    queueDepth: (base?.queueDepth ?? 0) + (withQueue ? more.queueDepth : 0)
+  }
+  const a = base?.latencyMs
+  const b = more.latencyMs
+  if (b !== undefined) {
+    out.latencyMs = a === undefined
+      ? { count: b.count, sumMs: b.sumMs, buckets: [...b.buckets] }
+      : { count: a.count + b.count, sumMs: a.sumMs + b.sumMs, buckets: b.buckets.map((v, i) => v + (a.buckets[i] ?? 0)) }
+  }
+  return out
 }

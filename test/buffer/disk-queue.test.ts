@@ -160,6 +160,26 @@ test('full, policy dropOldest: whole oldest segments go, counted buffer_evicted,
   await again.close()
 })
 
+test('dropOldest with a batch in flight: delivered + evicted = appended, acked or rewound (issue 14, item 8)', async (t) => {
+  for (const outcome of ['ack', 'rewind'] as const) {
+    const dir = await tmp(t)
+    const q = await DiskQueue.open({ dir, maxBytes: 262_144, segmentBytes: 65_536, whenFull: 'dropOldest' })
+    await q.append(Array.from({ length: 100 }, (_, k) => rec(k, 1000)))
+    const inFlight = await q.read(40) // a sink's batch, sent and not yet answered
+    assert.equal(inFlight.length, 40)
+    // Meanwhile the peer is slow and ingest fills the buffer: the oldest segment (with the batch) goes.
+    for (let i = 100; i < 1000; i += 50) await q.append(Array.from({ length: 50 }, (_, k) => rec(i + k, 1000)))
+    let delivered = 0
+    if (outcome === 'ack') { await q.ack(); delivered += inFlight.length } else await q.rewind()
+    delivered += (await readAll(q)).length
+    await q.ack()
+    const s = q.stats()
+    assert.equal(delivered + s.dropped.buffer_evicted!, 1000, `${outcome}: delivered ${delivered} + evicted ${s.dropped.buffer_evicted!} = appended`)
+    assert.equal(s.acked, delivered, outcome)
+    await q.close()
+  }
+})
+
 test('a record larger than maxRecordBytes is dropped and counted; its neighbours keep their order', async (t) => {
   const dir = await tmp(t)
   const q = await DiskQueue.open({ dir, maxRecordBytes: 2048 })

@@ -38,7 +38,8 @@ test('reverse DNS: never blocks, fills the name in place, caches, caps concurren
   const pending = new Map<string, { resolve: (n: string[]) => void, reject: (e: Error) => void }>()
   let calls = 0
   const dns: ReverseLookup = {
-    reverse: async (ip) => await new Promise<string[]>((resolve, reject) => { calls++; pending.set(ip, { resolve, reject }) })
+    reverse: async (ip) => await new Promise<string[]>((resolve, reject) => { calls++; pending.set(ip, { resolve, reject }) }),
+    forward: async (name) => name === 'a.example.net' ? ['192.0.2.1'] : []
   }
   let now = 0
   const r = createHostResolver({ inventory: { '10.1.12.3': { name: 'web-01' } }, reverseDns: { ...rd, enabled: true, maxInFlight: 2 } }, logger, { dns, now: () => now })
@@ -69,6 +70,30 @@ test('reverse DNS: never blocks, fills the name in place, caches, caps concurren
   now += 60_001
   r.resolve('::ffff:192.0.2.1')
   assert.equal(calls, 4)
+  r.close()
+})
+
+test('reverse DNS names are used only when forward-confirmed and never equal an inventory name (issue 14, item 7)', async () => {
+  const ptr: Record<string, string> = { '192.0.2.10': 'web-01.', '192.0.2.11': 'liar.example.net.', '192.0.2.12': 'ok.example.net.', '2001:db8::12': 'v6.example.net.', '192.0.2.13': 'WEB-01.' }
+  // liar.example.net resolves elsewhere; web-01 "resolves" back to its spoofer, which must not matter.
+  const fwd: Record<string, string[]> = { 'web-01': ['192.0.2.10'], 'WEB-01': ['192.0.2.13'], 'liar.example.net': ['198.51.100.1'], 'ok.example.net': ['192.0.2.12'], 'v6.example.net': ['2001:db8:0:0::12'] }
+  const dns: ReverseLookup = {
+    reverse: async (ip) => ptr[ip] !== undefined ? [ptr[ip]] : [],
+    forward: async (name) => fwd[name] ?? []
+  }
+  const r = createHostResolver({ inventory: { '10.1.12.3': { name: 'web-01' } }, reverseDns: { ...rd, enabled: true } }, logger, { dns })
+  const spoof = r.resolve('::ffff:192.0.2.10')
+  const shout = r.resolve('192.0.2.13')
+  const liar = r.resolve('192.0.2.11')
+  const ok = r.resolve('::ffff:192.0.2.12')
+  const v6 = r.resolve('2001:db8::12')
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(spoof.name, '::ffff:192.0.2.10', 'a PTR name equal to an inventory name is never used')
+  assert.equal(shout.name, '::ffff:192.0.2.13', 'compared without case')
+  assert.equal(liar.name, '::ffff:192.0.2.11', 'a PTR name that does not resolve back is not used')
+  assert.equal(ok.name, 'ok.example.net')
+  assert.equal(v6.name, 'v6.example.net')
+  assert.equal(r.stats().namesUnconfirmed, 3)
   r.close()
 })
 

@@ -68,3 +68,41 @@ test('metrics, healthz and readyz reflect the workers', async () => {
     await daemon.stop()
   }
 })
+
+test('a sink removed at reload: its shutdown_deadline drops reach netconsd_sink_dropped_records_total, counters never go down (issue 14, item 6)', async () => {
+  const { RecordingServer } = await import('../sinks/delivery/http-server.js')
+  const { waitFor } = await import('../helpers/daemon.js')
+  const peer = await RecordingServer.start()
+  peer.fallback = 'hang'
+  const value = (withSink: boolean): Record<string, unknown> => ({
+    version: 1,
+    listen: { port: 0 },
+    workers: { count: 1 },
+    metrics: { listen: '127.0.0.1:0' },
+    sinks: withSink ? { o: { type: 'otlp', url: `${peer.url}/v1/logs`, maxBatchRecords: 10 } } : {},
+    rules: withSink ? [{ id: 'all', to: ['o'] }] : []
+  })
+  const load = async (withSink: boolean): Promise<Awaited<ReturnType<typeof loadConfig>>> => await loadConfig({ env: process.env, source: { name: '<reload metrics>', dir: process.cwd(), value: value(withSink) } })
+  const daemon = new Daemon({ config: await load(true), logger: pino({ level: 'silent' }), statsIntervalMs: 100, receivePath: 'js' })
+  await daemon.start()
+  try {
+    const scrape = async (): Promise<string> => await (await fetch(`http://127.0.0.1:${daemon.metricsAddress!.port}/metrics`)).text()
+    await sendDatagrams(daemon.port, Array.from({ length: 30 }, (_, i) => extendedRecord({ seq: i, tsUsec: i * 1000, text: `line ${i}` })))
+    await waitFor(() => (daemon.snapshots()[0]?.snapshot?.routed ?? 0) >= 30, 10_000, 'records routed')
+    const r = await daemon.reload(await load(false))
+    assert.equal(r.ok, true)
+    let text = ''
+    const drops = (): number => metricValue(text, 'netconsd_sink_dropped_records_total', 'sink="o",reason="shutdown_deadline"')
+    const start = Date.now()
+    while (Date.now() - start < 12_000) {
+      text = await scrape()
+      if (drops() > 0) break
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+    const routed = daemon.snapshots()[0]!.snapshot!.routed
+    assert.equal(drops(), routed, `every record of the removed sink counted (${text.split('\n').filter((l) => l.includes('sink="o"')).join(' | ')})`)
+  } finally {
+    await daemon.stop()
+    await peer.stop()
+  }
+})

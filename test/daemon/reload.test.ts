@@ -70,3 +70,42 @@ test('SIGHUP reloads a good config under traffic without loss and keeps the runn
     if (child.exitCode === null) child.kill('SIGKILL')
   }
 })
+
+test('every SIGHUP evaluates the file as it was when the signal arrived, also behind a slow reload (issue 14, item 6)', async () => {
+  const { RecordingServer } = await import('../sinks/delivery/http-server.js')
+  const peer = await RecordingServer.start()
+  peer.fallback = 'hang'
+  const dir = mkdtempSync(join(tmpdir(), 'netconsd-reload-hup-'))
+  const file = join(dir, 'netconsd.json5')
+  // Changing a buffered sink's options closes the old instance before the new one opens its
+  // directory; with a peer that never answers that takes the 5 s close deadline: a slow reload.
+  const buffered = (batch: number): string => `{ version: 1, listen: { port: 0 },
+    buffer: { dir: '${join(dir, 'buffer')}', sinks: { o: {} } },
+    sinks: { o: { type: 'otlp', url: '${peer.url}/v1/logs', maxBatchRecords: ${batch} } },
+    rules: [ { id: 'all', to: ['o'] } ] }`
+  writeFileSync(file, buffered(10))
+  const child = spawn(process.execPath, [cliPath, '-c', file, '--log-format', 'json', '--receive-path', 'js'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
+  try {
+    await waitFor(() => /"msg":"Listening\."/.test(stderr), 10_000, 'daemon listening')
+    const port = Number(/"port":(\d+),"recvBufferBytes"/.exec(stderr)![1])
+    await blast({ hosts: 1, count: 20, rate: 1000, target: '127.0.0.1', port, size: 80 })
+    writeFileSync(file, buffered(11))
+    child.kill('SIGHUP') // slow: waits for the old instance's close
+    await waitFor(() => /"sighup":1,"msg":"SIGHUP: reloading/.test(stderr), 10_000, 'first reload started')
+    writeFileSync(file, configBad)
+    child.kill('SIGHUP') // queued behind the first; must see the bad config
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    writeFileSync(file, buffered(12))
+    child.kill('SIGHUP')
+    await waitFor(() => /"sighup":3,"msg":"Config reloaded/.test(stderr), 20_000, 'third reload')
+    assert.match(stderr, /"sighup":2,.*Reload refused.*no-such-sink/, 'the config written between two signals was evaluated')
+    assert.match(stderr, /"sighup":1,"msg":"Config reloaded/)
+    child.kill('SIGTERM')
+    await once(child, 'exit')
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL')
+    await peer.stop()
+  }
+})

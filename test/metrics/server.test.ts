@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
+import { connect, type Socket } from 'node:net'
 import { Metrics } from '../../src/metrics/metrics.js'
 import { startMetricsServer, parseListen, isLoopback, readiness, type Readiness } from '../../src/metrics/server.js'
 
@@ -102,4 +103,62 @@ test('readiness: every reason at once; ready only when bound, all workers up, al
     stopping: true
   }).reasons, ['shutting down', 'UDP socket not bound', 'worker 1 not running', 'sink otlp unhealthy: ECONNREFUSED'])
   assert.equal(readiness({ socketsBound: true, workers: [] }).ok, false)
+})
+
+/** One raw HTTP/1.1 request on its own connection; resolves with the status line's code, 0 for no answer within `ms`. */
+function rawGet (port: number, path: string, ms: number, keepOpen?: Socket[]): Promise<number> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port })
+    let buf = ''
+    let settled = false
+    const done = (code: number): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      if (keepOpen !== undefined && code !== 0) keepOpen.push(s)
+      else s.destroy()
+      resolve(code)
+    }
+    const timer = setTimeout(() => done(0), ms)
+    s.setEncoding('utf8')
+    s.on('connect', () => s.write(`GET ${path} HTTP/1.1\r\nHost: probe\r\n${keepOpen !== undefined ? '' : 'Connection: close\r\n'}\r\n`))
+    s.on('data', (d: string) => { buf += d; const m = /^HTTP\/1\.1 (\d{3})/.exec(buf); if (m !== null) done(Number(m[1])) })
+    s.on('error', () => done(0))
+    s.on('close', () => done(0))
+  })
+}
+
+test('health answers while 100 slowloris connections hold the listener (issue 14, item 5)', async (t) => {
+  const metrics = new Metrics({ processMetrics: false })
+  const srv = await startMetricsServer({ listen: '127.0.0.1:0', metrics, ready: () => ({ ok: true, reasons: [] }) })
+  const port = srv.address.port
+  const slow: Socket[] = []
+  const trickle = setInterval(() => { for (const s of slow) if (!s.destroyed) s.write('x') }, 200)
+  t.after(async () => { clearInterval(trickle); for (const s of slow) s.destroy(); await srv.close() })
+  // Each opens a request head and then sends one byte of a header every 200 ms, never finishing it.
+  for (let i = 0; i < 100; i++) {
+    const s = connect({ host: '127.0.0.1', port })
+    s.on('error', () => {})
+    s.write('GET /metrics HTTP/1.1\r\nHost: slow\r\nX-Slow: ')
+    slow.push(s)
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const codes: number[] = []
+  for (let i = 0; i < 10; i++) codes.push(await rawGet(port, i % 2 === 0 ? '/healthz' : '/readyz', 1000))
+  assert.deepEqual(codes, Array(10).fill(200))
+  // The header deadline is enforced (2 s), not left to Node's 30 s connection check.
+  await new Promise((resolve) => setTimeout(resolve, 2500))
+  assert.equal(slow.filter((s) => !s.destroyed && !s.closed).length, 0, 'every stalled connection was closed')
+})
+
+test('health answers under many concurrent keep-alive clients (issue 14, item 5)', async (t) => {
+  const metrics = new Metrics({ processMetrics: false })
+  const srv = await startMetricsServer({ listen: '127.0.0.1:0', metrics, ready: () => ({ ok: true, reasons: [] }) })
+  // Clients that keep their connection open after the answer, like an HTTP agent's pool.
+  const held: Socket[] = []
+  t.after(async () => { for (const s of held) s.destroy(); await srv.close() })
+  const codes = await Promise.all(Array.from({ length: 500 }, async () => await rawGet(srv.address.port, '/healthz', 5000, held)))
+  const answered = codes.filter((c) => c === 200).length
+  assert.equal(answered, 500, `${answered} of 500 answered`)
+  assert.equal(await rawGet(srv.address.port, '/readyz', 1000), 200)
 })

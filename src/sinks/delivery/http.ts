@@ -14,6 +14,7 @@ import { promisify } from 'node:util'
 import type { HealthResult, SendResult } from '../types.js'
 import { NetconsdError } from '../../errors.js'
 import { classifyHttpStatus, classifyNetworkError } from './classify.js'
+import { redactText } from '../../redact.js'
 
 const gzip = promisify(gzipCb)
 
@@ -79,7 +80,7 @@ export class HttpClient {
     try {
       this.url = new URL(opts.url)
     } catch (err) {
-      throw new NetconsdError('NETCONSD_ERR_SINK_OPTIONS', `sinks.${opts.sinkId}.url: not a valid URL: ${JSON.stringify(opts.url)}.`, {
+      throw new NetconsdError('NETCONSD_ERR_SINK_OPTIONS', `sinks.${opts.sinkId}.url: not a valid URL (${JSON.stringify(redactText(opts.url))}).`, {
         sinkId: opts.sinkId, path: `sinks.${opts.sinkId}.url`
       }, { cause: err })
     }
@@ -174,7 +175,7 @@ export class HttpClient {
       } else {
         sock = net.connect({ host, port }, () => done({ ok: true }))
       }
-      sock.on('error', (err) => done({ ok: false, message: `${this.url.origin}: ${err.message}` }))
+      sock.on('error', (err) => done({ ok: false, message: `${this.url.origin}: ${redactText(err.message)}` }))
     })
   }
 

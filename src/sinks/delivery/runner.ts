@@ -25,6 +25,7 @@ import type { HealthResult, SendResult, Sink, SinkContext, SinkStats, Transport 
 import { NetconsdError } from '../../errors.js'
 import { RateLimitedLog } from '../../log.js'
 import { resolveDeliveryOptions, type DeliveryOptions, type ResolvedDeliveryOptions } from './options.js'
+import { redactText } from '../../redact.js'
 
 export type { DeliveryOptions } from './options.js'
 
@@ -158,7 +159,7 @@ export class DeliveryRunner implements Sink {
     try {
       return await this.#transport.health()
     } catch (err) {
-      return { ok: false, message: err instanceof Error ? err.message : String(err) }
+      return { ok: false, message: redactText(err instanceof Error ? err.message : String(err)) }
     }
   }
 

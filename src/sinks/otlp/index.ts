@@ -20,6 +20,7 @@ import { HttpClient, type TlsOptions } from '../delivery/http.js'
 import { NetconsdError } from '../../errors.js'
 import { BootClock } from './boot-clock.js'
 import { ResourceCache, SCOPE_NAME, toLogRecord, type MapContext } from './map-record.js'
+import { redactText, redactUrl } from '../../redact.js'
 
 export { SEVERITY_NUMBER, SEVERITY_TEXT, FACILITY_NAMES, toLogRecord, recordAttributes, ResourceCache } from './map-record.js'
 export { BootClock } from './boot-clock.js'
@@ -131,9 +132,9 @@ export class OtlpTransport implements Transport {
       const empty = this.#contentType === 'application/json' ? new TextEncoder().encode('{}') : new Uint8Array(0)
       const res = await this.#http.request(empty, this.#contentType, ac.signal, { compress: false })
       if (res.status >= 200 && res.status < 300) return { ok: true }
-      return { ok: false, message: `${this.#http.url.href} answered HTTP ${res.status}${res.status === 401 || res.status === 403 ? ' (check the auth headers)' : ''}` }
+      return { ok: false, message: `${redactUrl(this.#http.url)} answered HTTP ${res.status}${res.status === 401 || res.status === 403 ? ' (check the auth headers)' : ''}` }
     } catch (err) {
-      return { ok: false, message: `${this.#http.url.href}: ${(err as Error).message}` }
+      return { ok: false, message: `${redactUrl(this.#http.url)}: ${redactText((err as Error).message)}` }
     } finally {
       clearTimeout(timer)
     }

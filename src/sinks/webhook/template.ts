@@ -5,13 +5,18 @@
  * - A string that is exactly one placeholder (`"{{incident.frames}}"`) is replaced by the value
  *   itself, keeping its JSON type (number, array, object).
  * - Placeholders inside a longer string are interpolated as text (objects as JSON, null as '').
- * - Keys are templated too (as text).
+ * - Keys are templated too (as text), but a rendered key never replaces a literal one: record
+ *   fields come from the network (a PTR name, a message), and `{"{{host.name}}": 1, "service": "x"}`
+ *   must not let a host named `service` overwrite the literal key. The first key to claim a name wins,
+ *   literal keys before rendered ones.
  */
 import { NetconsdError } from '../../errors.js'
 
 export type Json = string | number | boolean | null | Json[] | { [k: string]: Json }
 
 const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g
+/** Not global: `.test()` on a global regex keeps state between calls. */
+const HAS_PLACEHOLDER = new RegExp(PLACEHOLDER.source)
 const PATH = /^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/
 const FORBIDDEN = new Set(['__proto__', 'prototype', 'constructor'])
 
@@ -73,8 +78,15 @@ export function renderTemplate (tpl: unknown, view: unknown): Json {
   if (Array.isArray(tpl)) return tpl.map((v) => renderTemplate(v, view))
   if (tpl !== null && typeof tpl === 'object') {
     const out: Record<string, Json> = {}
-    for (const [k, v] of Object.entries(tpl)) {
-      const key = k.replace(PLACEHOLDER, (_, path: string) => toText(lookup(view, path)))
+    const entries = Object.entries(tpl)
+    const templated = (k: string): boolean => HAS_PLACEHOLDER.test(k)
+    const literal = new Set(entries.filter(([k]) => !templated(k)).map(([k]) => k))
+    for (const [k, v] of entries) {
+      let key = k
+      if (templated(k)) {
+        key = k.replace(PLACEHOLDER, (_, path: string) => toText(lookup(view, path)))
+        if (literal.has(key) || Object.hasOwn(out, key)) continue
+      }
       // defineProperty: a rendered key of "__proto__" must stay a plain key.
       Object.defineProperty(out, key, { value: renderTemplate(v, view), enumerable: true, writable: true, configurable: true })
     }

@@ -50,6 +50,19 @@ describe('webhook template', () => {
     assert.throws(() => assertTemplate({ a: '{{nope}}' }, VIEW_FIELDS, 'pager'), (err: { code?: string, path?: string, errors?: string[] }) =>
       err.code === 'NETCONSD_ERR_SINK_OPTIONS' && err.path === 'sinks.pager.template' && err.errors?.length === 1)
   })
+  it('a key rendered from a record field never replaces a literal key (issue 14, item 7)', () => {
+    // A PTR name (or any sender-controlled field) that equals a literal key of the template.
+    const hostile = recordView(makeTestRecord({ text: 'x', host: { name: 'service', address: '::ffff:10.0.0.9', labels: {} } }), { sinkId: 'hook' })
+    const out = renderTemplate({ '{{host.name}}': 'from-record', service: 'netconsd', '{{text}}': 1, x: 2 }, hostile) as Record<string, unknown>
+    assert.equal(out.service, 'netconsd')
+    assert.equal(out.x, 2)
+    // Whichever comes first in the template.
+    const after = renderTemplate({ service: 'netconsd', '{{host.name}}': 'from-record' }, hostile) as Record<string, unknown>
+    assert.deepEqual(after, { service: 'netconsd' })
+    // Two rendered keys that collide: the first keeps its value.
+    const twice = renderTemplate({ 'k-{{seq}}': 'a', 'k-{{ seq }}': 'b' }, view) as Record<string, unknown>
+    assert.deepEqual(twice, { 'k-42': 'a' })
+  })
   it('property: any JSON template renders to JSON without throwing', () => {
     const placeholder = fc.constantFrom('{{text}}', '{{host.name}}', '{{incident.frames}}', '{{nope}}', '{{seq}}', '{{ {{', '}}')
     const str = fc.array(fc.oneof(fc.string(), placeholder), { maxLength: 5 }).map((parts) => parts.join(''))
