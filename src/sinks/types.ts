@@ -33,6 +33,12 @@ export interface HealthResult {
 export interface Sink {
   /** Accept one record. Never throws and never blocks; a record that cannot be kept is counted as dropped with a reason. */
   write (record: NetconsRecord): void
+  /**
+   * Optional: accept the records routed to this sink from one receive batch (or one timer run),
+   * in order, at the batch's end, so a sink pays its fixed costs once per batch. Same contract
+   * as `write` for each record. The array is reused after the call: copy what you keep.
+   */
+  writeBatch? (records: readonly NetconsRecord[]): void
   /** Resolves when every record accepted so far was delivered or dropped with a counted reason. */
   flush (): Promise<void>
   /** Graceful: flush within `deadlineMs`, then release resources. Idempotent. */

@@ -49,6 +49,8 @@ interface SinkEntry {
   sink: Sink
   /** Options as configured, to tell on reload whether the sink changed. */
   key: string
+  /** Records routed to a batching sink (`writeBatch`) during the batch being processed; reused. */
+  batch: NetconsRecord[] | null
 }
 
 export interface PipelineSnapshot {
@@ -88,6 +90,8 @@ export class Pipeline {
   /** The last v4 sender and its string (runs of datagrams from one host skip the map). */
   #lastV4 = -1
   #lastV4Str: string | null = null
+  /** Entries whose `batch` holds records of the batch being processed. */
+  readonly #batched: SinkEntry[] = []
   #routed = 0
   #sinkWriteErrors = 0
   /**
@@ -159,7 +163,8 @@ export class Pipeline {
           const maxBatchRecords = typeof sc.maxBatchRecords === 'number' ? sc.maxBatchRecords : undefined
           ctx.wrapTransport = (t) => withDiskBuffer(t, queue, { logger: ctx.logger, sinkId: id, ...(maxBatchRecords !== undefined ? { maxBatchRecords } : {}) })
         }
-        out.set(id, { sink: await createSink(id, sc, ctx), key })
+        const sink = await createSink(id, sc, ctx)
+        out.set(id, { sink, key, batch: typeof sink.writeBatch === 'function' ? [] : null })
       }
     } catch (err) {
       // Close what was created for this attempt, leave the old ones alone.
@@ -185,6 +190,7 @@ export class Pipeline {
       if (adm.admitDatagram(src, data, off, len, now) !== 'ok') continue
       hosts.receiveBuffer(src, ports[i]!, data, now, rxMs, off, off + len)
     }
+    this.#handOver()
     this.#arm(now)
   }
 
@@ -193,6 +199,7 @@ export class Pipeline {
     if (this.#closed) return
     this.#now = nowMono
     if (this.#admission.admitDatagram(src, payload, 0, payload.length, nowMono) === 'ok') this.#hosts.receive(src, srcPort, payload, nowMono, nowReal)
+    this.#handOver()
     this.#arm(nowMono)
   }
 
@@ -235,6 +242,12 @@ export class Pipeline {
     for (let i = 0; i < ids.length; i++) {
       const entry = this.#sinks.get(ids[i]!)
       if (entry === undefined) continue
+      if (entry.batch !== null) {
+        // Batching sinks get the batch's records together at its end (#handOver).
+        if (entry.batch.length === 0) this.#batched.push(entry)
+        entry.batch.push(rec)
+        continue
+      }
       try {
         entry.sink.write(rec)
       } catch (err) {
@@ -244,6 +257,24 @@ export class Pipeline {
         if (n >= 0) this.#log.error({ err, sinkId: ids[i], suppressed: n, stage: 'sending' }, 'Sink write threw.')
       }
     }
+  }
+
+  /** Hands every batching sink the records routed to it during this batch, in order. */
+  #handOver (): void {
+    const list = this.#batched
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!
+      const recs = e.batch!
+      try {
+        e.sink.writeBatch!(recs)
+      } catch (err) {
+        this.#sinkWriteErrors++
+        const n = this.#errLog.check(`sink:batch:${e.key}`)
+        if (n >= 0) this.#log.error({ err, suppressed: n, stage: 'sending' }, 'Sink writeBatch threw.')
+      }
+      recs.length = 0
+    }
+    list.length = 0
   }
 
   #logDrop (reason: string, src: string, count: number): void {
@@ -265,6 +296,7 @@ export class Pipeline {
       const t = this.#now = performance.now()
       this.#hosts.runTimers(t)
       this.#detector.runTimers(t)
+      this.#handOver()
       this.#arm(t)
     }, Math.max(1, Math.ceil(at - now)))
   }
@@ -321,6 +353,7 @@ export class Pipeline {
       const now = this.#now = performance.now()
       this.#hosts.flushAll(now)
       this.#detector.flushAll(now)
+      this.#handOver()
       this.#closed = true
       if (this.#timer !== undefined) clearTimeout(this.#timer)
       this.#timer = undefined

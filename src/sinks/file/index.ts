@@ -33,7 +33,7 @@ import type { HealthResult, Sink, SinkContext, SinkFactory, SinkStats } from '..
 import type { NetconsRecord } from '../../types.js'
 import { NetconsdError } from '../../errors.js'
 import { RateLimitedLog } from '../../log.js'
-import { lineFormatter } from './format.js'
+import { LineEncoder, maxLineBytes } from './encode.js'
 import { nodeFs, type FileSystem, type WritableFile } from './fs.js'
 import { expandPath, resolveFileOptions, staticDir, type FileSinkOptions, type ResolvedFileOptions } from './options.js'
 import { expired, gzipFile, listRotated, rotateFile } from './rotate.js'
@@ -58,12 +58,27 @@ export interface FileSinkStats extends SinkStats {
   lastError: string | null
 }
 
+/**
+ * Whole lines, formatted in place into one buffer: bytes [start, used) are unwritten, `ends[i]`
+ * is where line i ends, lines [first, ends.length) are unsettled. A writer appends to its last
+ * chunk until it is full or being written, so the hot path allocates a buffer per chunk, not a
+ * Buffer, string or object per line.
+ */
 interface Chunk {
   buf: Buffer
-  records: number
-  /** The unwritten tail of a line a short write cut: it must be written next, never dropped. */
+  start: number
+  used: number
+  ends: number[]
+  first: number
+  /** A short write cut a line: its unwritten tail must be written next, never dropped. */
   remainder: boolean
 }
+
+const MIN_CHUNK_BYTES = 4096
+const MAX_CHUNK_BYTES = 256 * 1024
+
+function chunkBytes (c: Chunk): number { return c.used - c.start }
+function chunkRecords (c: Chunk): number { return c.ends.length - c.first }
 
 class FileWriter {
   file: WritableFile | null = null
@@ -78,6 +93,8 @@ class FileWriter {
   failures = 0
   retryAt = 0
   retryTimer: NodeJS.Timeout | null = null
+  /** Capacity of the next chunk: grows while the file is busy, so quiet per-host files stay small. */
+  chunkCap = MIN_CHUNK_BYTES
   accepted = 0
   settled = 0
   swept = false
@@ -90,7 +107,7 @@ export class FileSink implements Sink {
   readonly options: Readonly<ResolvedFileOptions>
   readonly #ctx: SinkContext
   readonly #fs: FileSystem
-  readonly #format: (rec: NetconsRecord) => string
+  readonly #enc: LineEncoder
   readonly #rl = new RateLimitedLog(10_000)
   readonly #writers = new Map<string, FileWriter>()
   /** Writers with an open file, least recently used first. */
@@ -98,6 +115,8 @@ export class FileSink implements Sink {
   readonly #dirty = new Set<FileWriter>()
   readonly #dirsMade = new Set<string>()
   readonly #pathCache = new Map<string, string>()
+  /** Path by host identity: one lookup per record, no key string built (HostInfo objects change on reload). */
+  readonly #hostPath = new WeakMap<object, string>()
   #scheduled = false
   #waiters: Waiter[] = []
   /** Opens in progress (they hold a slot of maxOpenFiles). */
@@ -122,7 +141,7 @@ export class FileSink implements Sink {
     this.options = Object.freeze(resolveFileOptions(options, ctx.sinkId, ctx.configDir, ctx.workerCount))
     this.#ctx = ctx
     this.#fs = fs
-    this.#format = lineFormatter(this.options.format)
+    this.#enc = new LineEncoder(this.options.format)
     if (this.options.maxAgeDays > 0 || this.options.maxFiles > 0) {
       // Retention also runs after every rotation; the hourly sweep catches files that stopped
       // rotating (a host that went quiet) and ages them out.
@@ -135,29 +154,73 @@ export class FileSink implements Sink {
 
   write (rec: NetconsRecord): void {
     if (this.#closing) { this.#drop('closed', 1); return }
-    let line: Buffer
     let path: string
     try {
-      line = Buffer.from(this.#format(rec))
       path = this.#pathFor(rec)
     } catch (err) {
       this.#drop('encode_error', 1)
       this.#log('encode', 'error', { err }, 'file sink could not format a record')
       return
     }
-    if (this.#queuedBytes + line.length > this.options.maxQueueBytes && !this.#makeRoom(line.length)) {
-      this.#drop('queue_full', 1)
-      return
-    }
     let w = this.#writers.get(path)
     if (w === undefined) { w = new FileWriter(path); this.#writers.set(path, w) }
-    w.pending.push({ buf: line, records: 1, remainder: false })
-    w.pendingBytes += line.length
+    let c = this.#tail(w, maxLineBytes(rec))
+    let end: number
+    try {
+      end = this.#enc.encode(rec, c.buf, c.used)
+      if (end < 0) {
+        // The reference formatter: JSON, or a line with characters to escape.
+        const line = this.#enc.lineString(rec)
+        const n = Buffer.byteLength(line)
+        if (c.buf.length - c.used < n) c = this.#tail(w, n)
+        end = c.used + c.buf.write(line, c.used, 'utf8')
+      }
+    } catch (err) {
+      this.#drop('encode_error', 1)
+      this.#log('encode', 'error', { err }, 'file sink could not format a record')
+      return
+    }
+    const len = end - c.used
+    if (this.#queuedBytes + len > this.options.maxQueueBytes) {
+      if (!this.#makeRoom(len)) { this.#drop('queue_full', 1); return }
+      // Room was made by dropping a failing file's chunks: ours may have been one of them.
+      if (c !== w.pending.at(-1) && c !== this.#fresh) {
+        const moved = this.#tail(w, len)
+        c.buf.copy(moved.buf, moved.used, c.used, end)
+        end = moved.used + len
+        c = moved
+      }
+    }
+    if (c === this.#fresh) { w.pending.push(c); this.#fresh = null }
+    c.used = end
+    c.ends.push(end)
+    w.pendingBytes += len
     w.pendingRecords++
     w.accepted++
-    this.#queuedBytes += line.length
+    this.#queuedBytes += len
     this.#queuedRecords++
     this.#markDirty(w)
+  }
+
+  /** Records of one receive batch: lines go into the files' chunks, one write per file per turn. */
+  writeBatch (records: readonly NetconsRecord[]): void {
+    for (let i = 0; i < records.length; i++) this.write(records[i]!)
+  }
+
+  /** A chunk not yet in `pending` (added when its first line is committed). */
+  #fresh: Chunk | null = null
+
+  /** The chunk the next line of `w` goes into, with at least `need` bytes of room. */
+  #tail (w: FileWriter, need: number): Chunk {
+    const last = w.pending.at(-1)
+    if (last !== undefined && w.pending.length > w.inFlight && last.buf.length - last.used >= need) return last
+    const f = this.#fresh
+    if (f !== null && f.buf.length >= need) { f.used = 0; return f }
+    const cap = Math.max(need, w.chunkCap)
+    if (last !== undefined) w.chunkCap = Math.min(MAX_CHUNK_BYTES, w.chunkCap * 2)
+    const c: Chunk = { buf: Buffer.allocUnsafe(cap), start: 0, used: 0, ends: [], first: 0, remainder: false }
+    this.#fresh = c
+    return c
   }
 
   flush (): Promise<void> {
@@ -215,6 +278,8 @@ export class FileSink implements Sink {
   // --- queue --------------------------------------------------------------------------------
 
   #pathFor (rec: NetconsRecord): string {
+    const byHost = this.#hostPath.get(rec.host)
+    if (byHost !== undefined) return byHost
     const key = `${rec.host.name}\0${rec.host.address}`
     let p = this.#pathCache.get(key)
     if (p === undefined) {
@@ -222,6 +287,7 @@ export class FileSink implements Sink {
       p = expandPath(this.options.path, rec, this.#ctx.thread, this.#ctx.sinkId)
       this.#pathCache.set(key, p)
     }
+    this.#hostPath.set(rec.host, p)
     return p
   }
 
@@ -234,9 +300,10 @@ export class FileSink implements Sink {
         const c = w.pending[i]!
         if (c.remainder) { i++; continue }
         w.pending.splice(i, 1)
+        const n = chunkRecords(c)
         this.#unqueue(w, c)
-        this.#drop('write_error', c.records)
-        this.#settle(w, c.records)
+        this.#drop('write_error', n)
+        this.#settle(w, n)
       }
       if (this.#queuedBytes + needed <= this.options.maxQueueBytes) return true
     }
@@ -244,10 +311,12 @@ export class FileSink implements Sink {
   }
 
   #unqueue (w: FileWriter, c: Chunk): void {
-    w.pendingBytes -= c.buf.length
-    w.pendingRecords -= c.records
-    this.#queuedBytes -= c.buf.length
-    this.#queuedRecords -= c.records
+    const bytes = chunkBytes(c)
+    const records = chunkRecords(c)
+    w.pendingBytes -= bytes
+    w.pendingRecords -= records
+    this.#queuedBytes -= bytes
+    this.#queuedRecords -= records
   }
 
   #settle (w: FileWriter, n: number): void {
@@ -307,13 +376,13 @@ export class FileSink implements Sink {
       let n = 0
       let bytes = 0
       let records = 0
-      while (n < w.pending.length && (n === 0 || bytes + w.pending[n]!.buf.length <= MAX_WRITE_BYTES)) {
-        bytes += w.pending[n]!.buf.length
-        records += w.pending[n]!.records
+      while (n < w.pending.length && (n === 0 || bytes + chunkBytes(w.pending[n]!) <= MAX_WRITE_BYTES)) {
+        bytes += chunkBytes(w.pending[n]!)
+        records += chunkRecords(w.pending[n]!)
         n++
       }
       const chunks = w.pending.slice(0, n)
-      const buf = n === 1 ? chunks[0]!.buf : Buffer.concat(chunks.map((c) => c.buf), bytes)
+      const buf = n === 1 ? chunks[0]!.buf.subarray(chunks[0]!.start, chunks[0]!.used) : Buffer.concat(chunks.map((c) => c.buf.subarray(c.start, c.used)), bytes)
       if (w.failures > 0) this.#retried += records
       w.inFlight = n
       let written = 0
@@ -346,22 +415,29 @@ export class FileSink implements Sink {
     let off = 0
     let done = 0
     for (const c of chunks) {
-      if (off + c.buf.length > written) break
-      off += c.buf.length
+      if (off + chunkBytes(c) > written) break
+      off += chunkBytes(c)
       done++
     }
     const full = w.pending.splice(0, done)
     let records = 0
-    for (const c of full) { this.#unqueue(w, c); records += c.records }
-    this.#sent += records
-    this.#settle(w, records)
+    for (const c of full) { records += chunkRecords(c); this.#unqueue(w, c) }
     const cut = w.pending[0]
     if (cut !== undefined && written > off) {
-      const tail = cut.buf.subarray(written - off)
-      this.#queuedBytes -= cut.buf.length - tail.length
-      w.pendingBytes -= cut.buf.length - tail.length
-      w.pending[0] = { buf: tail, records: cut.records, remainder: true }
+      const k = written - off
+      cut.start += k
+      this.#queuedBytes -= k
+      w.pendingBytes -= k
+      let lines = 0
+      while (cut.first < cut.ends.length && cut.ends[cut.first]! <= cut.start) { cut.first++; lines++ }
+      w.pendingRecords -= lines
+      this.#queuedRecords -= lines
+      records += lines
+      const lineStart = cut.first > 0 ? cut.ends[cut.first - 1]! : 0
+      cut.remainder = cut.first < cut.ends.length && cut.start > lineStart
     }
+    this.#sent += records
+    this.#settle(w, records)
   }
 
   async #failed (w: FileWriter, err: unknown): Promise<void> {

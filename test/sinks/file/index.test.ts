@@ -8,7 +8,8 @@ import { Worker } from 'node:worker_threads'
 import { gunzipSync } from 'node:zlib'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
-import { FileSink, type FileSinkOptions } from '../../../src/sinks/file/index.js'
+import { FileSink, MAX_WRITE_BYTES, type FileSinkOptions } from '../../../src/sinks/file/index.js'
+import { formatJsonLine, formatTextLine } from '../../../src/sinks/file/format.js'
 import { nodeFs, type FileSystem } from '../../../src/sinks/file/fs.js'
 import type { SinkContext } from '../../../src/sinks/types.js'
 import { makeTestRecord, runSinkConformance, testContext } from '../conformance.js'
@@ -348,5 +349,61 @@ describe('file sink: conformance', () => {
     const sink = new FileSink({ path: join(dir, '{host}.log'), format: 'json' }, testContext())
     const received = (): number => readdirSync(dir).reduce((n, f) => n + (existsSync(join(dir, f)) ? lines(join(dir, f)).length : 0), 0)
     return { sink, received, cleanup: () => { rmSync(dir, { recursive: true, force: true }) } }
+  })
+})
+
+describe('file sink: batches', () => {
+  it('a batch mixing hosts, formats and incidents: every line once, per host in order, same bytes as line by line', async () => {
+    const dir = tmp()
+    const text = make({ path: join(dir, 'text-{host}.log') })
+    const json = make({ path: join(dir, 'json-{host}.log'), format: 'json' })
+    const batch = Array.from({ length: 600 }, (_, i) => makeTestRecord({
+      ...host(`h${i % 3}`, `::ffff:10.0.0.${i % 3}`), seq: i, text: i % 7 === 0 ? `multi\nline ${i}` : `line ${i} caf\u00e9`,
+      ...(i % 50 === 0 ? { kind: 'incident' as const, incident: { type: 'oops', title: 'Oops', signature: 's', function: null, frames: [] } } : {})
+    }))
+    text.writeBatch(batch)
+    json.writeBatch(batch)
+    await text.flush()
+    await json.flush()
+    for (let h = 0; h < 3; h++) {
+      const mine = batch.filter((r) => r.host.name === `h${h}`)
+      assert.equal(readFileSync(join(dir, `text-h${h}.log`), 'utf8'), mine.map((r) => formatTextLine(r)).join(''))
+      assert.equal(readFileSync(join(dir, `json-h${h}.log`), 'utf8'), mine.map((r) => formatJsonLine(r)).join(''))
+    }
+    assert.equal(text.stats().sent, 600)
+    assert.equal(json.stats().sent, 600)
+  })
+
+  it('a batch larger than one write (several chunks, > 1 MiB) is written whole and in order', async () => {
+    const dir = tmp()
+    const s = make({ path: join(dir, 'big.log'), maxQueueBytes: 64 * 1024 * 1024 })
+    const batch = Array.from({ length: 12_000 }, (_, i) => makeTestRecord({ ...host('h'), seq: i, text: `r${i} ` + 'x'.repeat(100 + (i % 200)) }))
+    s.writeBatch(batch)
+    assert.ok(s.stats().queuedBytes > MAX_WRITE_BYTES)
+    await s.flush()
+    const got = lines(join(dir, 'big.log'))
+    assert.equal(got.length, 12_000)
+    assert.deepEqual(got.map((l) => Number(/ S(\d+) /.exec(l)![1])), batch.map((r) => r.seq))
+    assert.equal(s.stats().queuedBytes, 0)
+  })
+
+  it('a short write inside a chunk of many lines, then a failure: the lines already accepted are all written once, whole', async () => {
+    const dir = tmp()
+    const fs = new FaultyFs()
+    const s = make({ path: join(dir, 'h.log'), retryBackoffMs: 10, retryBackoffMaxMs: 20 }, {}, fs)
+    fs.spaceLeft = 5_000
+    const batch = Array.from({ length: 300 }, (_, i) => makeTestRecord({ ...host('h'), seq: i, text: `r${i} ` + 'q'.repeat(60) }))
+    s.writeBatch(batch)
+    await waitUntil(() => s.stats().writeErrors >= 1)
+    const sentAtFailure = s.stats().sent
+    assert.ok(sentAtFailure > 0 && sentAtFailure < 300, `complete lines before the cut count as sent (${sentAtFailure})`)
+    s.writeBatch(batch.slice(0, 10).map((r) => ({ ...r, raw: r.raw, seq: (r.seq ?? 0) + 1000 })))
+    fs.spaceLeft = null
+    await s.flush()
+    const got = lines(join(dir, 'h.log'))
+    assert.deepEqual(got.map((l) => Number(/ S(\d+) /.exec(l)![1])), [...batch.map((r) => r.seq), ...batch.slice(0, 10).map((r) => (r.seq ?? 0) + 1000)])
+    assert.ok(got.every((l) => /q{60}$/.test(l)), 'no torn line')
+    assert.equal(s.stats().sent, 310)
+    assert.equal(s.stats().queueDepth, 0)
   })
 })

@@ -1,0 +1,133 @@
+/**
+ * The file sink's line formats written straight into a byte buffer: no string, Buffer or object
+ * per line on the hot path. The bytes are exactly those of `formatTextLine` / `formatJsonLine`
+ * (format.ts, kept as the reference; a property test holds the two together).
+ *
+ * text: the head (time, host, release, S/T/F/L, flags) and the text are written as UTF-8, then
+ * the line is scanned for the control bytes formatTextLine escapes (< 0x20 except TAB, 0x7f: in
+ * UTF-8 those bytes stand only for themselves). A line that has one — rare: an oops continuation,
+ * a stray escape — is formatted by the reference instead. The arrival time's ISO form is cached
+ * per millisecond (a batch is mostly the same few milliseconds).
+ */
+import type { NetconsRecord } from '../../types.js'
+import { formatJsonLine, formatTextLine, type LineFormat } from './format.js'
+
+type Utf8Write = (this: Buffer, s: string, offset: number) => number
+const nativeUtf8Write: Utf8Write | undefined = (Buffer.prototype as unknown as { utf8Write?: Utf8Write }).utf8Write
+function utf8Write (buf: Buffer, s: string, off: number): number {
+  return nativeUtf8Write !== undefined ? nativeUtf8Write.call(buf, s, off) : buf.write(s, off, 'utf8')
+}
+
+/** Writes an ASCII string byte by byte (short constants and digits: cheaper than an encoder call). */
+function ascii (buf: Buffer, s: string, off: number): number {
+  for (let i = 0; i < s.length; i++) buf[off + i] = s.charCodeAt(i)
+  return s.length
+}
+
+/** Upper bound of the bytes `encode` writes for `rec` on its fast path. */
+export function maxLineBytes (rec: NetconsRecord): number {
+  let n = 160 + 3 * (rec.text.length + rec.host.name.length + rec.host.address.length)
+  if (rec.release !== null) n += 3 * rec.release.length
+  if (rec.incident !== undefined) n += 3 * rec.incident.type.length
+  if (rec.event !== undefined) n += 3 * rec.event.type.length
+  return n
+}
+
+export class LineEncoder {
+  readonly #json: boolean
+  #lastMs = NaN
+  readonly #time = Buffer.alloc(64)
+  #timeLen = 0
+
+  constructor (format: LineFormat) {
+    this.#json = format === 'json'
+  }
+
+  /**
+   * Writes the line of `rec` at `off` (room for `maxLineBytes(rec)` must be there) and returns the
+   * end offset, or -1 when the line must be written from its string form (`lineString`).
+   */
+  encode (rec: NetconsRecord, buf: Buffer, off: number): number {
+    if (this.#json) return -1
+    const start = off
+    off = this.#writeTime(rec.receivedAt, buf, off)
+    off += utf8Write(buf, rec.host.name === '' ? rec.host.address : rec.host.name, off)
+    buf[off++] = 0x20
+    if (rec.format === 'extended') {
+      if (rec.release !== null) { off += utf8Write(buf, rec.release, off); buf[off++] = 0x20 }
+      buf[off++] = 0x53 // S
+      off = writePadded(buf, off, rec.seq ?? 0, 6)
+      buf[off++] = 0x20
+      buf[off++] = 0x54 // T
+      off = writePadded(buf, off, rec.tsUsec ?? 0, 14)
+      buf[off++] = 0x20
+      buf[off++] = 0x46 // F
+      off = writePadded(buf, off, rec.facility, 0)
+      buf[off++] = 0x2f
+      buf[off++] = 0x4c // L
+      off = writePadded(buf, off, rec.level ?? 0, 0)
+      buf[off++] = 0x20
+    }
+    if (rec.kind !== 'log') {
+      if (rec.kind === 'incident' && rec.incident !== undefined) off = this.#tag(buf, off, '[INCIDENT ', rec.incident.type)
+      if (rec.kind === 'event' && rec.event !== undefined) off = this.#tag(buf, off, '[EVENT ', rec.event.type)
+    }
+    if (rec.contStart) off += ascii(buf, '[CONT START] ', off)
+    if (rec.cont) off += ascii(buf, '[CONT] ', off)
+    if (rec.oos) off += ascii(buf, '[OOS] ', off)
+    if (rec.seqReset) off += ascii(buf, '[SEQ RESET] ', off)
+    if (rec.incomplete) off += ascii(buf, '[INCOMPLETE] ', off)
+    if (rec.lostBefore > 0) {
+      off += ascii(buf, '[LOST ', off)
+      off = writePadded(buf, off, rec.lostBefore, 0)
+      buf[off++] = 0x5d
+      buf[off++] = 0x20
+    }
+    off += utf8Write(buf, rec.text, off)
+    // formatTextLine drops trailing newlines, then escapes what is left.
+    while (off > start && (buf[off - 1] === 0x0a || buf[off - 1] === 0x0d)) off--
+    for (let i = start; i < off; i++) {
+      const c = buf[i]!
+      if ((c < 0x20 && c !== 0x09) || c === 0x7f) return -1
+    }
+    buf[off++] = 0x0a
+    return off
+  }
+
+  /** The reference line, for what `encode` leaves to it (JSON, lines with control characters). */
+  lineString (rec: NetconsRecord): string {
+    return this.#json ? formatJsonLine(rec) : formatTextLine(rec)
+  }
+
+  #tag (buf: Buffer, off: number, open: string, type: string): number {
+    off += ascii(buf, open, off)
+    off += utf8Write(buf, type, off)
+    buf[off++] = 0x5d
+    buf[off++] = 0x20
+    return off
+  }
+
+  #writeTime (ms: number, buf: Buffer, off: number): number {
+    if (ms !== this.#lastMs) {
+      const d = new Date(ms)
+      const iso = Number.isNaN(d.getTime()) ? '-' : d.toISOString()
+      this.#timeLen = ascii(this.#time, iso + ' ', 0)
+      this.#lastMs = ms
+    }
+    const t = this.#time
+    for (let i = 0; i < this.#timeLen; i++) buf[off + i] = t[i]!
+    return off + this.#timeLen
+  }
+}
+
+/** `String(n).padStart(width, '0')` as bytes. */
+function writePadded (buf: Buffer, off: number, n: number, width: number): number {
+  if (!(Number.isSafeInteger(n) && n >= 0)) return off + ascii(buf, String(n).padStart(width, '0'), off)
+  let digits = 1
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++
+  for (let i = digits; i < width; i++) buf[off++] = 0x30
+  let end = off + digits
+  let x = n
+  do { buf[--end] = 0x30 + (x % 10); x = Math.floor(x / 10) } while (x > 0)
+  return off + digits
+}
