@@ -72,6 +72,7 @@ struct nc_sock {
   int family;
   uv_poll_t poll;
   int poll_active;
+  int paused;         /* pause(): not polled, the kernel queues and then drops (counted) */
   int closed;   /* close() or cleanup happened: no more reads, no more JS calls */
   int in_cb;    /* inside a JS callback: re-entrant drain() is refused */
   int in_poll;  /* inside on_readable: JS references stay until it returns */
@@ -257,7 +258,7 @@ static void on_readable (uv_poll_t *h, int status, int events) {
   napi_value exc = NULL;
   /* Bounded so one busy socket cannot starve timers (ncrx's 200 ms hold) or other handles;
    * epoll is level-triggered, so whatever is left wakes us again on the next loop turn. */
-  for (uint32_t it = 0; it < s->max_iter && !s->closed; it++) {
+  for (uint32_t it = 0; it < s->max_iter && !s->closed && !s->paused; it++) {
     int raw;
     int n = recv_batch(s, &raw);
     if (n < 0) break;
@@ -583,6 +584,29 @@ static napi_value m_ref (napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* pause(): stop reading (back-pressure from the worker's sinks). What arrives meanwhile waits in
+ * the socket's receive buffer and, once that is full, is dropped by the kernel and counted
+ * (/proc/net/udp drops): excess costs this thread nothing. resume() polls again. */
+static napi_value m_pause (napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  nc_sock *s = unwrap(env, info, &argc, NULL);
+  if (s != NULL && s->poll_active && !s->closed && !s->paused) {
+    uv_poll_stop(&s->poll);
+    s->paused = 1;
+  }
+  return NULL;
+}
+
+static napi_value m_resume (napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  nc_sock *s = unwrap(env, info, &argc, NULL);
+  if (s != NULL && s->poll_active && !s->closed && s->paused) {
+    s->paused = 0;
+    uv_poll_start(&s->poll, UV_READABLE, on_readable);
+  }
+  return NULL;
+}
+
 static napi_value m_unref (napi_env env, napi_callback_info info) {
   size_t argc = 0;
   nc_sock *s = unwrap(env, info, &argc, NULL);
@@ -827,7 +851,7 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
 
   static const struct { const char *name; napi_callback fn; } methods[] = {
     { "close", m_close }, { "drain", m_drain }, { "kernelDrops", m_kernel_drops },
-    { "stats", m_stats }, { "ref", m_ref }, { "unref", m_unref }
+    { "stats", m_stats }, { "ref", m_ref }, { "unref", m_unref }, { "pause", m_pause }, { "resume", m_resume }
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
     napi_value fn;

@@ -43,6 +43,8 @@ interface RawHandle {
   stats: () => RawStats
   ref: () => void
   unref: () => void
+  pause?: () => void
+  resume?: () => void
 }
 
 interface RawStats {
@@ -148,6 +150,12 @@ export interface NativeSocket {
   /** Like dgram: an unref'd socket does not keep the event loop alive. */
   ref: () => void
   unref: () => void
+  /**
+   * Back-pressure: stop reading (the kernel queues, then drops and counts: /proc/net/udp drops,
+   * `netconsd_socket_drops_total`), so excess datagrams cost this thread nothing; resume() reads again.
+   */
+  pause: () => void
+  resume: () => void
 }
 
 const defaultAddonPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'native', 'build', 'Release', 'netconsd_recv.node')
@@ -302,7 +310,9 @@ export function openNativeSocket (opts: NativeSocketOptions, onBatch: (b: Packet
       }
     },
     ref: () => { h.ref() },
-    unref: () => { h.unref() }
+    unref: () => { h.unref() },
+    pause: () => { h.pause?.() },
+    resume: () => { h.resume?.() }
   }
 }
 

@@ -258,6 +258,7 @@ export class Metrics {
       emit('admission.exempted', admission.exempted, inc(this.#admissionExempted))
       emit('admission.evictions', admission.sourceEvictions, inc(this.#admissionEvictions))
     }
+    if (snap.shed !== undefined) emit('worker.shed', snap.shed, inc(this.#datagramsDropped, { stage: 'worker', reason: 'overload' }))
     if (ncrx !== undefined) {
       emit('ncrx.datagrams', ncrx.datagrams, inc(this.#ncrxDatagrams))
       emit('ncrx.extended', ncrx.extended, inc(this.#messages, { format: 'extended' }))

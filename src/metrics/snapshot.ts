@@ -116,6 +116,8 @@ export interface WorkerSnapshot {
   incarnation?: number
   ingest?: IngestCounters
   admission?: AdmissionCounters
+  /** Datagrams a worker dropped unparsed while its sinks pushed back (JS receive path). */
+  shed?: number
   ncrx?: NcrxCounters
   /**
    * Every host this worker currently tracks. A host missing from the next snapshot is taken as

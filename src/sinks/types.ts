@@ -50,6 +50,14 @@ export interface Sink {
   /** Counters for the metrics endpoint. */
   stats? (): SinkStats
   /**
+   * Back-pressure, 0..1: how full the sink's queue is *while it is delivering* (a peer that is
+   * up but slower than the input). The worker stops reading its socket above 0.75 and reads
+   * again below 0.5, so excess input is dropped by the kernel, counted, before costing any
+   * parsing. A sink whose peer is failing answers 0: a dead peer never holds up other sinks;
+   * its queue fills and drops `queue_full` as before.
+   */
+  pressure? (): number
+  /**
    * Set by sinks that need each extended record's wire body (`LogRecord.wire`: the kernel's
    * escaped text and raw dictionary), i.e. C output modules; ncrx copies it only while one is configured.
    */

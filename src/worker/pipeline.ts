@@ -62,6 +62,7 @@ export interface PipelineSnapshot {
   sinks: Record<string, SinkStats>
   sinkWriteErrors: number
   admission: AdmissionCounters
+  shed: number
   incidents: Record<string, number>
   events: Record<string, number>
 }
@@ -93,6 +94,8 @@ export class Pipeline {
   /** Entries whose `batch` holds records of the batch being processed. */
   readonly #batched: SinkEntry[] = []
   #routed = 0
+  /** Datagrams shed unparsed while the sinks pushed back (JS receive path; the native path pauses its socket). */
+  #shed = 0
   #sinkWriteErrors = 0
   /**
    * Sinks removed or replaced by a reload, still closing (flushing, then dropping what is left at
@@ -192,6 +195,23 @@ export class Pipeline {
     }
     this.#handOver()
     this.#arm(now)
+  }
+
+  /** The highest back-pressure of this worker's sinks (Sink.pressure), 0..1. */
+  pressure (): number {
+    let p = 0
+    for (const e of this.#sinks.values()) {
+      const x = e.sink.pressure?.() ?? 0
+      if (x > p) p = x
+    }
+    return p
+  }
+
+  /** Drops a batch unparsed (back-pressure on a path that cannot pause its socket); counted. */
+  shed (count: number): void {
+    this.#shed += count
+    const n = this.#errLog.check('shed')
+    if (n >= 0) this.#log.warn({ datagrams: count, suppressed: n, stage: 'receiving', reason: 'overload' }, 'Sinks are pushing back: datagrams dropped before parsing.')
   }
 
   /** One datagram, for tests and replay. */
@@ -382,6 +402,7 @@ export class Pipeline {
       sinks,
       sinkWriteErrors: this.#sinkWriteErrors,
       admission: this.#admission.counters(),
+      shed: this.#shed,
       incidents: { ...this.#incidentCounts },
       events: { ...this.#eventCounts }
     }

@@ -40,6 +40,37 @@ function hosts (): HostStat[] {
   return [...pipeline.hostStats()]
 }
 
+/**
+ * Back-pressure (native path): above HIGH_WATER of a delivering sink's queue the socket is not
+ * read until every sink is below LOW_WATER. Meanwhile datagrams wait in the kernel's receive
+ * buffer, then the kernel drops and counts them (`netconsd_socket_drops_total`): parsing records
+ * only to drop them from a full queue is what made the daemon deliver less under a flood.
+ */
+const HIGH_WATER = 0.75
+const LOW_WATER = 0.5
+let paused = false
+let pauses = 0
+
+function pauseReading (): void {
+  if (paused || native === undefined) return
+  paused = true
+  pauses++
+  native.pause()
+  const check = (): void => {
+    if (native === undefined) return
+    if (pipeline.pressure() < LOW_WATER) {
+      paused = false
+      native.resume()
+    } else {
+      setTimeout(check, 2)
+    }
+  }
+  setTimeout(check, 2)
+  if (pauses === 1 || pauses % 1000 === 0) {
+    log.warn({ pauses }, 'Sinks are pushing back: reading paused until they catch up (the kernel drops and counts the excess).')
+  }
+}
+
 async function start (): Promise<void> {
   try {
     await pipeline.start()
@@ -54,7 +85,10 @@ async function start (): Promise<void> {
         batchSize: data.config.workers.batchSize,
         // Same host → same worker as the JS path, whatever source port the host uses.
         steerGroupSize: data.workerCount
-      }, (b) => pipeline.receiveBatch(b))
+      }, (b) => {
+        pipeline.receiveBatch(b)
+        if (pipeline.pressure() > HIGH_WATER) pauseReading()
+      })
       post({ type: 'ready', receivePath: 'native', recvBufferBytes: native.recvBufferBytes, boundPort: native.boundPort })
     } else {
       post({ type: 'ready', receivePath: 'js' })
@@ -75,7 +109,9 @@ async function start (): Promise<void> {
 port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'batch':
-      pipeline.receiveBatch(m)
+      // The main thread's socket cannot be paused from here: shed the batch unparsed (counted).
+      if (pipeline.pressure() > HIGH_WATER) pipeline.shed(m.count)
+      else pipeline.receiveBatch(m)
       post({ type: 'ack', bytes: m.data.byteLength })
       break
     case 'reload':

@@ -122,6 +122,11 @@ export class DeliveryRunner implements Sink {
   get #queued (): number { return this.#queue.length - this.#head }
   get #held (): number { return this.#queued + this.#inFlight }
 
+  pressure (): number {
+    if (this.#closing || this.#lastError !== null) return 0
+    return this.#held / this.options.maxQueueRecords
+  }
+
   write (record: NetconsRecord): void {
     if (this.#closing) { this.countDrop('closed', 1); return }
     if (this.#held >= this.options.maxQueueRecords) {

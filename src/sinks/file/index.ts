@@ -223,6 +223,12 @@ export class FileSink implements Sink {
     return c
   }
 
+  pressure (): number {
+    if (this.#closing) return 0
+    for (const w of this.#writers.values()) if (w.failures > 0) return 0
+    return this.#queuedBytes / this.options.maxQueueBytes
+  }
+
   flush (): Promise<void> {
     const left = new Map<FileWriter, number>()
     for (const w of this.#writers.values()) if (w.settled < w.accepted) left.set(w, w.accepted)
