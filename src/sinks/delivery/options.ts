@@ -9,6 +9,8 @@ export type WhenFull = 'dropNewest' | 'dropOldest'
 export interface DeliveryOptions {
   /** Records held per sink instance (queued plus in flight). Default 10000. */
   maxQueueRecords?: number
+  /** Estimated bytes held by the sink, all workers together (each worker holds its share). Default 64 MiB. */
+  maxQueueBytes?: number
   /** Records per batch handed to the transport. Default 512. */
   maxBatchRecords?: number
   /** A partial batch is sent at most this long after its first record arrived. Default 1000. */
@@ -31,6 +33,7 @@ export interface DeliveryOptions {
 
 export interface ResolvedDeliveryOptions {
   maxQueueRecords: number
+  maxQueueBytes: number
   maxBatchRecords: number
   flushIntervalMs: number
   requestTimeoutMs: number
@@ -44,6 +47,7 @@ export interface ResolvedDeliveryOptions {
 
 export const DELIVERY_DEFAULTS: Readonly<ResolvedDeliveryOptions> = Object.freeze({
   maxQueueRecords: 10_000,
+  maxQueueBytes: 64 * 1024 * 1024,
   maxBatchRecords: 512,
   flushIntervalMs: 1000,
   requestTimeoutMs: 10_000,
@@ -65,6 +69,7 @@ export function resolveDeliveryOptions (opts: DeliveryOptions = {}): ResolvedDel
     (opts[k] ?? DELIVERY_DEFAULTS[k]) as ResolvedDeliveryOptions[K]
   const r: ResolvedDeliveryOptions = {
     maxQueueRecords: Math.max(1, Math.floor(pick('maxQueueRecords'))),
+    maxQueueBytes: Math.max(1, Math.floor(pick('maxQueueBytes'))),
     maxBatchRecords: Math.max(1, Math.floor(pick('maxBatchRecords'))),
     flushIntervalMs: Math.max(0, pick('flushIntervalMs')),
     requestTimeoutMs: Math.max(1, pick('requestTimeoutMs')),

@@ -59,6 +59,9 @@ export interface DeliveryStats extends SinkStats {
   /** Records in the batch being sent now (part of `queueDepth`). */
   inFlight: number
   maxQueueRecords: number
+  /** Estimated bytes of the records held, and this instance's bound (its worker's share of maxQueueBytes). */
+  queuedBytes: number
+  maxQueueBytes: number
   latencyMs: LatencySummary
   /** Last delivery error message, for `status` output; null after a success. */
   lastError: string | null
@@ -67,6 +70,21 @@ export interface DeliveryStats extends SinkStats {
 }
 
 interface Waiter { target: number, resolve: () => void }
+
+/** No worker's share of maxQueueBytes is below this (a batch of large records must fit). */
+const MIN_QUEUE_BYTES_PER_WORKER = 1024 * 1024
+
+/**
+ * What a queued record costs in memory, estimated without walking it deeply: the object and its
+ * fixed fields, the text (a JS string, one or two bytes a character) and the raw bytes it may
+ * carry, and the dictionary's strings. Bounds what a sender of 60 kB records can make a queue hold.
+ */
+export function recordBytes (rec: NetconsRecord): number {
+  let n = 256 + 3 * rec.text.length
+  const d = rec.dict
+  for (let i = 0; i < d.length; i++) n += 64 + 2 * (d[i]![0].length + d[i]![1].length)
+  return n
+}
 
 /** Creates the runner; the returned object is the sink. */
 export function createDeliveryRunner (transport: Transport, opts: DeliveryOptions, ctx: SinkContext): DeliveryRunner {
@@ -117,20 +135,30 @@ export class DeliveryRunner implements Sink {
     this.#transport = ctx.wrapTransport?.(transport) ?? transport
     this.#ctx = ctx
     this.options = Object.freeze(resolveDeliveryOptions(opts))
+    // maxQueueBytes is for the sink as a whole: each worker's instance holds its share.
+    this.#maxBytes = Math.max(MIN_QUEUE_BYTES_PER_WORKER, Math.floor(this.options.maxQueueBytes / Math.max(1, ctx.workerCount)))
   }
+
+  /** This instance's byte bound (its worker's share of maxQueueBytes). */
+  readonly #maxBytes: number
+  /** Estimated memory of the records held (queued plus in flight), see recordBytes. */
+  #heldBytes = 0
+  #inFlightBytes = 0
 
   get #queued (): number { return this.#queue.length - this.#head }
   get #held (): number { return this.#queued + this.#inFlight }
 
   pressure (): number {
     if (this.#closing || this.#lastError !== null) return 0
-    return this.#held / this.options.maxQueueRecords
+    return Math.max(this.#held / this.options.maxQueueRecords, this.#heldBytes / this.#maxBytes)
   }
 
   write (record: NetconsRecord): void {
     if (this.#closing) { this.countDrop('closed', 1); return }
-    if (this.#held >= this.options.maxQueueRecords) {
+    const bytes = recordBytes(record)
+    while (this.#held >= this.options.maxQueueRecords || (this.#heldBytes + bytes > this.#maxBytes && this.#held > 0)) {
       if (this.options.whenFull === 'dropOldest' && this.#queued > 0) {
+        this.#heldBytes -= recordBytes(this.#queue[this.#head]!)
         this.#head++
         this.#settle(1)
         this.countDrop('queue_full', 1)
@@ -139,6 +167,7 @@ export class DeliveryRunner implements Sink {
         return
       }
     }
+    this.#heldBytes += bytes
     this.#queue.push(record)
     this.#accepted++
     if (this.#queued >= this.options.maxBatchRecords) this.#kick()
@@ -190,6 +219,8 @@ export class DeliveryRunner implements Sink {
       retried: this.#retried,
       dropped: { ...this.#dropped },
       queueDepth: this.#held,
+      queuedBytes: this.#heldBytes,
+      maxQueueBytes: this.#maxBytes,
       batches: this.#batches,
       inFlight: this.#inFlight,
       maxQueueRecords: this.options.maxQueueRecords,
@@ -236,6 +267,7 @@ export class DeliveryRunner implements Sink {
     const n = this.#queued
     this.#queue = []
     this.#head = 0
+    this.#heldBytes = this.#inFlightBytes
     if (n > 0) {
       this.countDrop('shutdown_deadline', n)
       this.#settle(n)
@@ -279,10 +311,15 @@ export class DeliveryRunner implements Sink {
         this.#head = end
         this.#compact()
         this.#inFlight = batch.length
+        let batchBytes = 0
+        for (let i = 0; i < batch.length; i++) batchBytes += recordBytes(batch[i]!)
+        this.#inFlightBytes = batchBytes
         try {
           await this.#deliver(batch)
         } finally {
           this.#inFlight = 0
+          this.#inFlightBytes = 0
+          this.#heldBytes -= batchBytes
         }
       }
       if (this.#queued === 0) this.#flushDue = false

@@ -92,7 +92,8 @@ export function resolveFileOptions (o: FileSinkOptions, sinkId: string, configDi
     fileMode: parseMode(sinkId, 'fileMode', o.fileMode, 0o640),
     dirMode: parseMode(sinkId, 'dirMode', o.dirMode, 0o750),
     maxOpenFiles: o.maxOpenFiles ?? 256,
-    maxQueueBytes: o.maxQueueBytes ?? 16 * 1024 * 1024,
+    // For the sink as a whole, as every sink's maxQueueBytes: each worker holds its share.
+    maxQueueBytes: Math.max(1024, Math.floor((o.maxQueueBytes ?? 64 * 1024 * 1024) / Math.max(1, workerCount))),
     retryBackoffMs: o.retryBackoffMs ?? 1000,
     retryBackoffMaxMs: o.retryBackoffMaxMs ?? 60_000,
     shutdownDeadlineMs: o.shutdownDeadlineMs ?? 5000,

@@ -411,3 +411,26 @@ describe('delivery runner conformance (in-memory transport)', () => {
     return { sink: createDeliveryRunner(t, {}, testContext()), received: () => received }
   })
 })
+
+it('maxQueueBytes bounds what large records can make a queue hold (each worker its share); counted queue_full', async () => {
+  const { createDeliveryRunner, recordBytes } = await import('../../../src/sinks/delivery/runner.js')
+  const { rec } = await import('../../helpers/records.js')
+  let release: () => void = () => {}
+  const transport = { send: async () => { await new Promise<void>((resolve) => { release = resolve }); return { status: 'ok' as const } }, close: async () => {} }
+  const { pino } = await import('pino')
+  const r = createDeliveryRunner(transport, { maxQueueBytes: 8 * 1024 * 1024, maxQueueRecords: 100_000, maxBatchRecords: 10, flushIntervalMs: 1 },
+    { sinkId: 'o', thread: 0, workerCount: 2, logger: pino({ level: 'silent' }), configDir: '.' })
+  const big = rec({ text: 'x'.repeat(60_000) })
+  for (let i = 0; i < 1000; i++) r.write(big)
+  const st = r.stats()
+  assert.equal(st.maxQueueBytes, 4 * 1024 * 1024, 'two workers: half of maxQueueBytes each')
+  assert.ok(st.queuedBytes <= st.maxQueueBytes, `${st.queuedBytes} held`)
+  assert.equal(st.queueDepth, Math.floor(st.maxQueueBytes / recordBytes(big)))
+  assert.equal(st.dropped.queue_full, 1000 - st.queueDepth)
+  assert.ok(r.pressure() > 0.9)
+  release()
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  release()
+  await r.close(50)
+  assert.ok(r.stats().queuedBytes >= 0)
+})
