@@ -160,6 +160,12 @@ async function runDaemon (args: RunArgs): Promise<number> {
   const opts: ConstructorParameters<typeof Daemon>[0] = { config, logger: log }
   if (args.receivePath !== undefined) opts.receivePath = args.receivePath
   const daemon = new Daemon(opts)
+  // Signal handlers go in before start(): a ^C while the sockets come up (right after "Listening.")
+  // must stop the daemon gracefully, not kill it with Node's default action.
+  let signalled: string | undefined
+  let onSignal = (signal: string): void => { signalled ??= signal }
+  process.once('SIGTERM', () => onSignal('SIGTERM'))
+  process.once('SIGINT', () => onSignal('SIGINT'))
   try {
     await daemon.start()
   } catch (err) {
@@ -191,8 +197,8 @@ async function runDaemon (args: RunArgs): Promise<number> {
       log.info({ signal }, `Signal ${signal}: stopping.`)
       void daemon.stop().then(() => resolveExit(0), (err: unknown) => { log.error({ err }, 'Shutdown failed.'); resolveExit(1) })
     }
-    process.once('SIGTERM', () => stop('SIGTERM'))
-    process.once('SIGINT', () => stop('SIGINT'))
+    onSignal = stop
+    if (signalled !== undefined) stop(signalled)
   })
 }
 
