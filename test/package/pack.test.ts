@@ -37,6 +37,11 @@ test('the tarball: no build leftovers, maps resolve, LICENSE and linked docs are
   for (const m of readme.matchAll(/`(deploy\/[\w./-]+\.\w+)`/g)) assert.ok(set.has(m[1]!), `README names ${m[1]!}, not packed`)
 })
 
+test('prepare (run by npm ci) fails on type errors: it is the build, nothing swallows its exit status', () => {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  assert.equal(pkg.scripts.prepare, 'tsc -p .')
+})
+
 test('npm pack → install into an empty directory → import, types, npx netconsd in a terminal and a pipe', { timeout: 180_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'netconsd-pack-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
