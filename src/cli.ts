@@ -45,6 +45,17 @@ function usageError (message: string, field: string): NetconsdError {
   return new NetconsdError('NETCONSD_ERR_CLI_USAGE', message, { field })
 }
 
+type OptionSpec = NonNullable<Parameters<typeof parseArgs>[0]>['options']
+
+/** A subcommand's flags: an unknown one is a usage error (exit 2), never a file name or a stack. */
+function parseCommandArgs (args: string[], options: OptionSpec): { values: Record<string, string | boolean | undefined>, positionals: string[] } {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true }) as never
+  } catch (err) {
+    throw usageError(`${(err as Error).message} (see --help)`, 'argv')
+  }
+}
+
 function intFlag (v: string | undefined, name: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined
   if (!/^\d+$/.test(v)) throw usageError(`${name} expects a whole number from ${min} to ${max}, got "${v}".`, name)
@@ -169,7 +180,10 @@ async function runDaemon (args: RunArgs): Promise<number> {
   try {
     await daemon.start()
   } catch (err) {
-    log.fatal({ err }, `Start-up failed: ${(err as Error).message}`)
+    // A NetconsdError is the operator's to fix (port in use, addon missing) and says how: its code
+    // and message, no stack. Anything else is a bug, and the stack is for its report.
+    if (err instanceof NetconsdError) log.fatal({ code: err.code }, `Start-up failed: ${err.message}`)
+    else log.fatal({ err }, `Start-up failed: ${(err as Error).message}`)
     return 1
   }
   bootLog.flush?.()
@@ -208,7 +222,7 @@ export async function main (argv: string[]): Promise<number> {
   try {
     switch (cmd) {
       case 'check-config': {
-        const files = rest.filter((a) => a !== '--no-health')
+        const files = parseCommandArgs(rest, { 'no-health': { type: 'boolean' } }).positionals
         if (files.length !== 1) throw usageError('check-config takes exactly one FILE (and optionally --no-health).', 'check-config')
         const { runCheckConfig } = await import('./config/check.js')
         return await runCheckConfig(files[0]!, io, { health: !rest.includes('--no-health') })
@@ -219,15 +233,16 @@ export async function main (argv: string[]): Promise<number> {
         return await runTestRoutes(rest, io)
       }
       case 'replay': {
-        const p = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, send: { type: 'boolean' } } })
+        const p = parseCommandArgs(rest, { config: { type: 'string', short: 'c' }, send: { type: 'boolean' } })
         if (p.positionals.length !== 1) throw usageError('replay takes exactly one CAPTURE.', 'replay')
         const { runReplay } = await import('./capture/replay.js')
         const o: { config?: string, send?: boolean } = { send: p.values.send === true }
-        if (p.values.config !== undefined) o.config = p.values.config
+        if (typeof p.values.config === 'string') o.config = p.values.config
         return await runReplay(p.positionals[0]!, o, io)
       }
       case 'incidents': {
         if (rest.length === 0) throw usageError('incidents takes one or more capture FILEs.', 'incidents')
+        parseCommandArgs(rest, {})
         const { runIncidents } = await import('./incidents/command.js')
         return await runIncidents(rest, io)
       }
@@ -243,6 +258,11 @@ export async function main (argv: string[]): Promise<number> {
       process.stderr.write(`netconsd: ${err.message}\n`)
       return 2
     }
+    // An operator's problem (a file that cannot be read, a port in use) is one line, not a stack.
+    if (err instanceof NetconsdError) {
+      process.stderr.write(`netconsd: ${err.message} (${err.code})\n`)
+      return 1
+    }
     throw err
   }
 }
@@ -251,6 +271,11 @@ export async function main (argv: string[]): Promise<number> {
 const isMain = process.argv[1] !== undefined &&
   import.meta.url === (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href
 if (isMain) {
+  // `netconsd … | head`: the reader left, so there is nobody to tell; end quietly, as cat does.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0)
+    throw err
+  })
   main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {
     process.stderr.write(`netconsd: ${(err as Error)?.stack ?? String(err)}\n`)
     process.exitCode = 1
