@@ -22,9 +22,9 @@ export const USAGE = `Usage:
 
 Options (daemon):
   -c, --config FILE       JSON5 config file (default: built-in: port 1514, print to stdout)
-  -w, --workers N         worker threads (default 2); a source address always maps to one worker
+  -w, --workers N         worker threads, 1..256 (default 2); a source address always maps to one worker
   -l, --listeners N       listener sockets with SO_REUSEPORT (default 1; JS path needs Node >= 22.12)
-  -b, --batch N           datagrams per receive batch (default 512)
+  -b, --batch N           datagrams per receive batch, 1..4096 (default 512)
   -a, --address ADDR      bind address (default ::, dual-stack; an IPv4 address binds ::ffff:ADDR)
   -u, -p, --port PORT     UDP port (default 1514)
   -g, --gc INTERVAL/AGE   every INTERVAL ms forget hosts idle for more than AGE ms (default off)
@@ -106,9 +106,9 @@ export function parseRunArgs (argv: string[]): RunArgs | 'help' | 'version' {
   const overrides: Record<string, any> = {}
   const listen: Record<string, unknown> = {}
   const workers: Record<string, unknown> = {}
-  const w = intFlag(v.workers, '-w', 1, 1024)
+  const w = intFlag(v.workers, '-w', 1, 256)
   if (w !== undefined) workers.count = w
-  const b = intFlag(v.batch, '-b', 1, 65536)
+  const b = intFlag(v.batch, '-b', 1, 4096)
   if (b !== undefined) workers.batchSize = b
   const l = intFlag(v.listeners, '-l', 1, 64)
   if (l !== undefined) listen.listeners = l

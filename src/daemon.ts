@@ -211,7 +211,7 @@ export class Daemon {
       reason = (err as Error).message
     }
     if (want === 'native') {
-      throw new NetconsdError('NETCONSD_ERR_INGEST_BIND', `The native receive path was requested but the addon is not available (${reason}); run npm rebuild or use --receive-path js.`, { reason })
+      throw new NetconsdError('NETCONSD_ERR_NATIVE_UNAVAILABLE', `The native receive path was requested but the addon is not available (${reason}); run npm rebuild or use --receive-path js.`, { reason })
     }
     this.#log.info({ reason }, 'Native receive addon not available; using the JS receive path.')
     return 'js'

@@ -49,3 +49,28 @@ test('port in use: one clear line naming the port, exit 1, no stack', async (t) 
   assert.equal(fatal[0]!.err, undefined, 'no stack for an operator error')
   assert.equal(fatal[0]!.code, 'NETCONSD_ERR_INGEST_BIND')
 })
+
+test('--receive-path native without the addon: NETCONSD_ERR_NATIVE_UNAVAILABLE, as documented', () => {
+  const r = spawnSync(process.execPath, [cliPath, '-u', '0', '--receive-path', 'native', '--log-format', 'json'], {
+    encoding: 'utf8', timeout: 20_000, env: { ...process.env, NETCONSD_NATIVE_ADDON: '/nonexistent/netconsd_recv.node' }
+  })
+  assert.equal(r.status, 1)
+  const fatal = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: number, code?: string }).filter((l) => l.level >= 60)
+  assert.equal(fatal[0]?.code, 'NETCONSD_ERR_NATIVE_UNAVAILABLE')
+})
+
+test('-w and -b ranges: the schema\'s, refused on the command line as usage errors (exit 2)', async () => {
+  const { readFileSync } = await import('node:fs')
+  const schema = JSON.parse(readFileSync(join(repoRoot, 'schemas', 'config.schema.json'), 'utf8'))
+  const w = schema.properties.workers.properties
+  assert.equal(w.count.maximum, 256)
+  assert.equal(w.batchSize.maximum, 4096, 'the native path\'s recvmmsg limit')
+  for (const args of [['-w', '257'], ['-b', '4097']]) {
+    const r = spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8' })
+    assert.equal(r.status, 2, r.stderr)
+    assert.doesNotMatch(r.stderr, /\n\s+at /)
+  }
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8')
+  assert.match(readme, /Worker threads \(1\.\.256\)/)
+  assert.match(readme, /vector length\), 1\.\.4096/)
+})
