@@ -15,7 +15,7 @@ import { dirname, resolve, isAbsolute } from 'node:path'
 import JSON5 from 'json5'
 import { NetconsdError } from '../errors.js'
 import type { Config, DeepPartial, RuleConfig, SinkConfig } from './types.js'
-import { locate, escapePointer } from './locate.js'
+import { locate, escapePointer, pointerToPath } from './locate.js'
 import type { Locations } from './locate.js'
 import { substituteEnv } from './env.js'
 import { validatorFor, validateWith, issueAt, suggest, describe } from './validate.js'
@@ -166,7 +166,8 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
   const ownRulesGiven = raw.rules !== undefined
 
   // Schema: structure, types, unknown keys, defaults.
-  issues.push(...validateWith(validatorFor('config')!, raw, ctx))
+  const schemaIssues = validateWith(validatorFor('config')!, raw, ctx)
+  issues.push(...schemaIssues)
   const structural = issues.length > 0
 
   // Sink options, by type.
@@ -269,8 +270,14 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
     const unmatched = raw.unmatched as { to?: unknown } | undefined
     const unmatchedTo = isObject(unmatched) && Array.isArray(unmatched.to) ? unmatched.to.filter((x): x is string => typeof x === 'string') : []
     unmatchedTo.forEach((id, j) => { if (!(id in sinks)) issues.push(issueAt(ctx, `/unmatched/to/${j}`, unknownSink(id))) })
-    // Compile every rule now: bad regexes, level names, CIDRs.
-    if (!structural) buildRouter({ rules, sinkIds, unmatchedTo, taps: moduleSinks }, (i, p, m) => issues.push(issueAt(ruleCtx(i), p, m)))
+    // Compile every rule now: bad regexes, level names, CIDRs. A schema problem elsewhere must not
+    // hide them ("every problem at once"), so the rules the schema found sound are compiled anyway;
+    // a rule with a schema problem of its own is left out (its shape is unknown).
+    const sound = rules.flatMap((r, i) => isObject(r) && !(origins[i]!.file === file && hasIssueUnder(schemaIssues, file, pointerToPath(origins[i]!.pointer))) ? [i] : [])
+    const onIssue = (k: number, p: string, m: string): void => { issues.push(issueAt(ruleCtx(sound[k]!), p, m)) }
+    const compile = (): unknown => buildRouter({ rules: sound.map((i) => rules[i]!), sinkIds, unmatchedTo, taps: moduleSinks }, onIssue)
+    if (!structural) compile()
+    else try { compile() } catch { /* a shape the schema already reported; its problems are listed */ }
   }
 
   // Checks that stand alone (each guards its own types).
@@ -307,6 +314,10 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
   deepFreeze(config)
   loadOptions.set(config, { ...opts })
   return config
+}
+
+function hasIssueUnder (found: readonly ConfigIssue[], file: string, path: string): boolean {
+  return found.some((x) => x.file === file && (x.path === path || x.path.startsWith(path + '.') || x.path.startsWith(path + '[')))
 }
 
 /** Human-readable rendering of a config error: one line per problem, `file:line:col: path: message`. */
