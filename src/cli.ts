@@ -5,7 +5,6 @@
  */
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
-import { readFileSync } from 'node:fs'
 import { NetconsdError } from './errors.js'
 import type { Config } from './config/types.js'
 
@@ -143,10 +142,6 @@ export function parseRunArgs (argv: string[]): RunArgs | 'help' | 'version' {
   return out
 }
 
-function version (): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-  return pkg.version
-}
 
 async function runDaemon (args: RunArgs): Promise<number> {
   const { createLogger } = await import('./log.js')
@@ -249,7 +244,7 @@ export async function main (argv: string[]): Promise<number> {
       default: {
         const args = parseRunArgs(cmd === 'run' ? rest : argv)
         if (args === 'help') { process.stdout.write(USAGE + '\n'); return 0 }
-        if (args === 'version') { process.stdout.write(version() + '\n'); return 0 }
+        if (args === 'version') { process.stdout.write((await import('./version.js')).VERSION + '\n'); return 0 }
         return await runDaemon(args)
       }
     }
