@@ -165,6 +165,14 @@ async function runDaemon (args: RunArgs): Promise<number> {
   const log = createLogger({ level: args.logLevel ?? config.log.level, format: args.logFormat ?? 'auto' })
   const opts: ConstructorParameters<typeof Daemon>[0] = { config, logger: log }
   if (args.receivePath !== undefined) opts.receivePath = args.receivePath
+  // What this run is made of, so the log answers "which config, which sinks, which packs?".
+  log.info({
+    config: config.file,
+    sinks: Object.entries(config.sinks).map(([id, s]) => `${id} (${s.type})`),
+    rules: config.rules.length,
+    include: config.include,
+    modules: config.modules
+  }, `Loaded ${config.file === '<built-in>' ? 'the built-in config' : config.file}: ${Object.keys(config.sinks).length} sink(s), ${config.rules.length} rule(s), ${config.include.length} include pattern(s), ${config.modules.length} module(s).`)
   const daemon = new Daemon(opts)
   // Signal handlers go in before start(): a ^C while the sockets come up (right after "Listening.")
   // must stop the daemon gracefully, not kill it with Node's default action.

@@ -180,7 +180,6 @@ export class Daemon {
     })
     this.#metricsTimer = setInterval(() => this.#feedMetrics(), 1000)
     this.#metricsTimer.unref()
-    this.#log.info({ metrics: this.#metricsServer.address }, 'Metrics endpoint listening.')
   }
 
   #feedMetrics (): void {
