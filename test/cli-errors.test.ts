@@ -7,6 +7,8 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { join } from 'node:path'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { cliPath, kernelFixturesDir, repoRoot } from './helpers/paths.js'
 
 const capture = join(kernelFixturesDir, '6.12-ext-panic', 'payloads.jsonl')
@@ -14,7 +16,8 @@ const capture = join(kernelFixturesDir, '6.12-ext-panic', 'payloads.jsonl')
 // `| head -c 1`: the reader takes one byte and leaves; pipefail reports netconsd's own status.
 function throughHead (args: string[]): { status: number | null, stderr: string } {
   const quoted = args.map((a) => `'${a}'`).join(' ')
-  const r = spawnSync('bash', ['-c', `set -o pipefail; '${process.execPath}' '${cliPath}' ${quoted} 2>err.txt | head -c 1 >/dev/null; s=$?; cat err.txt >&2; rm -f err.txt; exit $s`], { cwd: repoRoot, encoding: 'utf8' })
+  const err = join(mkdtempSync(join(tmpdir(), 'netconsd-head-')), 'err.txt')
+  const r = spawnSync('bash', ['-c', `set -o pipefail; '${process.execPath}' '${cliPath}' ${quoted} 2>'${err}' | head -c 1 >/dev/null; s=$?; cat '${err}' >&2; exit $s`], { cwd: repoRoot, encoding: 'utf8' })
   return { status: r.status, stderr: r.stderr }
 }
 

@@ -95,6 +95,7 @@ test('npm pack → install into an empty directory → import, types, npx netcon
   if (spawnSync('script', ['--version']).status !== 0) { t.diagnostic('script(1) not installed: terminal case not run'); return }
   const tty = await runUntilListening(['script', '-qec', 'npx --no-install netconsd -u 0', '/dev/null'], dir)
   assert.match(tty.out, /INFO.*: Listening\./)
+  assert.match(tty.out, /Signal SIGINT: stopping\./, 'the daemon in the terminal stopped on ^C')
   assert.doesNotMatch(tty.out, /"level":/)
   assert.doesNotMatch(tty.out, /error|unable|cannot/i)
 })
@@ -108,7 +109,13 @@ async function runUntilListening (cmd: string[], cwd: string): Promise<{ code: n
   let sent = false
   const onData = (b: Buffer): void => {
     out += b.toString()
-    if (!sent && /Listening/.test(out)) { sent = true; group('SIGINT') }
+    if (!sent && /Listening/.test(out)) {
+      sent = true
+      // script(1) runs the command in a session of its own on the pty: ^C typed into the pty reaches
+      // it, as a user's keyboard would; a signal to script's group would not.
+      if (cmd[0] === 'script') child.stdin.write('\x03')
+      else group('SIGINT')
+    }
   }
   child.stdout.on('data', onData)
   child.stderr.on('data', onData)
