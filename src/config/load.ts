@@ -11,6 +11,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { dirname, resolve, isAbsolute } from 'node:path'
 import JSON5 from 'json5'
 import { NetconsdError } from '../errors.js'
@@ -212,7 +213,7 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
   const seenPacks = new Set<string>()
   for (const [i, pattern] of include.entries()) {
     const g = await expandGlob(pattern, dir)
-    if (g.baseMissing) { issues.push(issueAt(ctx, `/include/${i}`, `include ${JSON.stringify(pattern)} matches nothing: ${resolve(dir, pattern)} does not exist`)); continue }
+    if (g.baseMissing) { issues.push(issueAt(ctx, `/include/${i}`, `include ${JSON.stringify(pattern)} matches nothing: ${resolve(dir, pattern)} does not exist${shippedPackHint(pattern)}`)); continue }
     for (const packFile of g.files.filter((f) => !f.endsWith('.cases.json5'))) {
       if (seenPacks.has(packFile) || packFile === file) continue
       seenPacks.add(packFile)
@@ -296,7 +297,7 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
   const testPatterns = Array.isArray(raw.tests) ? raw.tests.filter((x): x is string => typeof x === 'string') : []
   for (const [i, pattern] of testPatterns.entries()) {
     const g = await expandGlob(pattern, dir)
-    if (g.baseMissing || g.files.length === 0) issues.push(issueAt(ctx, `/tests/${i}`, `tests ${JSON.stringify(pattern)} matches no file (looked in ${resolve(dir, pattern)})`))
+    if (g.baseMissing || g.files.length === 0) issues.push(issueAt(ctx, `/tests/${i}`, `tests ${JSON.stringify(pattern)} matches no file (looked in ${resolve(dir, pattern)})${shippedPackHint(pattern)}`))
     tests.push(...g.files)
   }
   raw.tests = tests
@@ -314,6 +315,13 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
   deepFreeze(config)
   loadOptions.set(config, { ...opts })
   return config
+}
+
+// The example config names the shipped packs as `routes/...`, relative to itself: a copy of it
+// elsewhere (/etc/netconsd) needs them beside it; say where they are.
+function shippedPackHint (pattern: string): string {
+  if (!pattern.startsWith('routes/')) return ''
+  return `; the packs shipped with netconsd are in ${fileURLToPath(new URL('../../../routes/', import.meta.url))}: copy that directory beside the config (deploy/INSTALL.md step 3)`
 }
 
 function hasIssueUnder (found: readonly ConfigIssue[], file: string, path: string): boolean {

@@ -24,3 +24,12 @@ test('INSTALL.md step 3: the example config copied as written validates where it
   const r = spawnSync(process.execPath, [cliPath, 'check-config', join(etc, 'config.json5'), '--no-health'], { encoding: 'utf8' })
   assert.equal(r.status, 0, r.stdout + r.stderr)
 })
+
+test('the example config copied alone: check-config says where the shipped packs are and what to do', (t) => {
+  const etc = mkdtempSync(join(tmpdir(), 'netconsd-etc-'))
+  t.after(() => rmSync(etc, { recursive: true, force: true }))
+  execFileSync('cp', [join(repoRoot, 'config.example.json5'), join(etc, 'config.json5')])
+  const r = spawnSync(process.execPath, [cliPath, 'check-config', join(etc, 'config.json5'), '--no-health'], { encoding: 'utf8' })
+  assert.equal(r.status, 1)
+  assert.ok(r.stderr.includes(`the packs shipped with netconsd are in ${join(repoRoot, 'routes')}/: copy that directory beside the config`), r.stderr)
+})
