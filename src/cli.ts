@@ -142,7 +142,6 @@ export function parseRunArgs (argv: string[]): RunArgs | 'help' | 'version' {
   return out
 }
 
-
 async function runDaemon (args: RunArgs): Promise<number> {
   const { createLogger } = await import('./log.js')
   const { loadConfig, formatConfigErrors } = await import('./config/load.js')
