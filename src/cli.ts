@@ -23,9 +23,9 @@ export const USAGE = `Usage:
 
 Options (daemon):
   -c, --config FILE       JSON5 config file (default: built-in: port 1514, print to stdout)
-  -w, --workers N         worker threads (default 2); a source address always maps to one worker
+  -w, --workers N         worker threads, 1..256 (default 2); a source address always maps to one worker
   -l, --listeners N       listener sockets with SO_REUSEPORT (default 1; JS path needs Node >= 22.12)
-  -b, --batch N           datagrams per receive batch (default 512)
+  -b, --batch N           datagrams per receive batch, 1..4096 (default 512)
   -a, --address ADDR      bind address (default ::, dual-stack; an IPv4 address binds ::ffff:ADDR)
   -u, -p, --port PORT     UDP port (default 1514)
   -g, --gc INTERVAL/AGE   every INTERVAL ms forget hosts idle for more than AGE ms (default off)
@@ -45,6 +45,17 @@ SIGHUP reloads the config (a bad config keeps the running one) and reopens files
 
 function usageError (message: string, field: string): NetconsdError {
   return new NetconsdError('NETCONSD_ERR_CLI_USAGE', message, { field })
+}
+
+type OptionSpec = NonNullable<Parameters<typeof parseArgs>[0]>['options']
+
+/** A subcommand's flags: an unknown one is a usage error (exit 2), never a file name or a stack. */
+function parseCommandArgs (args: string[], options: OptionSpec): { values: Record<string, string | boolean | undefined>, positionals: string[] } {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true }) as never
+  } catch (err) {
+    throw usageError(`${(err as Error).message} (see --help)`, 'argv')
+  }
 }
 
 function intFlag (v: string | undefined, name: string, min: number, max: number): number | undefined {
@@ -97,9 +108,9 @@ export function parseRunArgs (argv: string[]): RunArgs | 'help' | 'version' {
   const overrides: Record<string, any> = {}
   const listen: Record<string, unknown> = {}
   const workers: Record<string, unknown> = {}
-  const w = intFlag(v.workers, '-w', 1, 1024)
+  const w = intFlag(v.workers, '-w', 1, 256)
   if (w !== undefined) workers.count = w
-  const b = intFlag(v.batch, '-b', 1, 65536)
+  const b = intFlag(v.batch, '-b', 1, 4096)
   if (b !== undefined) workers.batchSize = b
   const l = intFlag(v.listeners, '-l', 1, 64)
   if (l !== undefined) listen.listeners = l
@@ -134,11 +145,6 @@ export function parseRunArgs (argv: string[]): RunArgs | 'help' | 'version' {
   return out
 }
 
-function version (): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-  return pkg.version
-}
-
 async function runDaemon (args: RunArgs): Promise<number> {
   const { createLogger } = await import('./log.js')
   const { loadConfig, formatConfigErrors } = await import('./config/load.js')
@@ -162,11 +168,28 @@ async function runDaemon (args: RunArgs): Promise<number> {
   const log = createLogger({ level: args.logLevel ?? config.log.level, format: args.logFormat ?? 'auto' })
   const opts: ConstructorParameters<typeof Daemon>[0] = { config, logger: log }
   if (args.receivePath !== undefined) opts.receivePath = args.receivePath
+  // What this run is made of, so the log answers "which config, which sinks, which packs?".
+  log.info({
+    config: config.file,
+    sinks: Object.entries(config.sinks).map(([id, s]) => `${id} (${s.type})`),
+    rules: config.rules.length,
+    include: config.include,
+    modules: config.modules
+  }, `Loaded ${config.file === '<built-in>' ? 'the built-in config' : config.file}: ${Object.keys(config.sinks).length} sink(s), ${config.rules.length} rule(s), ${config.include.length} include pattern(s), ${config.modules.length} module(s).`)
   const daemon = new Daemon(opts)
+  // Signal handlers go in before start(): a ^C while the sockets come up (right after "Listening.")
+  // must stop the daemon gracefully, not kill it with Node's default action.
+  let signalled: string | undefined
+  let onSignal = (signal: string): void => { signalled ??= signal }
+  process.once('SIGTERM', () => onSignal('SIGTERM'))
+  process.once('SIGINT', () => onSignal('SIGINT'))
   try {
     await daemon.start()
   } catch (err) {
-    log.fatal({ err }, `Start-up failed: ${(err as Error).message}`)
+    // A NetconsdError is the operator's to fix (port in use, addon missing) and says how: its code
+    // and message, no stack. Anything else is a bug, and the stack is for its report.
+    if (err instanceof NetconsdError) log.fatal({ code: err.code }, `Start-up failed: ${err.message}`)
+    else log.fatal({ err }, `Start-up failed: ${(err as Error).message}`)
     return 1
   }
   bootLog.flush?.()
@@ -206,8 +229,8 @@ async function runDaemon (args: RunArgs): Promise<number> {
       log.info({ signal }, `Signal ${signal}: stopping.`)
       void daemon.stop().then(() => resolveExit(0), (err: unknown) => { log.error({ err }, 'Shutdown failed.'); resolveExit(1) })
     }
-    process.once('SIGTERM', () => stop('SIGTERM'))
-    process.once('SIGINT', () => stop('SIGINT'))
+    onSignal = stop
+    if (signalled !== undefined) stop(signalled)
   })
 }
 
@@ -217,7 +240,7 @@ export async function main (argv: string[]): Promise<number> {
   try {
     switch (cmd) {
       case 'check-config': {
-        const files = rest.filter((a) => a !== '--no-health')
+        const files = parseCommandArgs(rest, { 'no-health': { type: 'boolean' } }).positionals
         if (files.length !== 1) throw usageError('check-config takes exactly one FILE (and optionally --no-health).', 'check-config')
         const { runCheckConfig } = await import('./config/check.js')
         return await runCheckConfig(files[0]!, io, { health: !rest.includes('--no-health') })
@@ -228,22 +251,23 @@ export async function main (argv: string[]): Promise<number> {
         return await runTestRoutes(rest, io)
       }
       case 'replay': {
-        const p = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, send: { type: 'boolean' } } })
+        const p = parseCommandArgs(rest, { config: { type: 'string', short: 'c' }, send: { type: 'boolean' } })
         if (p.positionals.length !== 1) throw usageError('replay takes exactly one CAPTURE.', 'replay')
         const { runReplay } = await import('./capture/replay.js')
         const o: { config?: string, send?: boolean } = { send: p.values.send === true }
-        if (p.values.config !== undefined) o.config = p.values.config
+        if (typeof p.values.config === 'string') o.config = p.values.config
         return await runReplay(p.positionals[0]!, o, io)
       }
       case 'incidents': {
         if (rest.length === 0) throw usageError('incidents takes one or more capture FILEs.', 'incidents')
+        parseCommandArgs(rest, {})
         const { runIncidents } = await import('./incidents/command.js')
         return await runIncidents(rest, io)
       }
       default: {
         const args = parseRunArgs(cmd === 'run' ? rest : argv)
         if (args === 'help') { process.stdout.write(USAGE + '\n'); return 0 }
-        if (args === 'version') { process.stdout.write(version() + '\n'); return 0 }
+        if (args === 'version') { process.stdout.write((await import('./version.js')).VERSION + '\n'); return 0 }
         return await runDaemon(args)
       }
     }
@@ -251,6 +275,11 @@ export async function main (argv: string[]): Promise<number> {
     if (err instanceof NetconsdError && err.code === 'NETCONSD_ERR_CLI_USAGE') {
       process.stderr.write(`netconsd: ${redactText(err.message)}\n`)
       return 2
+    }
+    // An operator's problem (a file that cannot be read, a port in use) is one line, not a stack.
+    if (err instanceof NetconsdError) {
+      process.stderr.write(`netconsd: ${err.message} (${err.code})\n`)
+      return 1
     }
     throw err
   }
@@ -260,6 +289,11 @@ export async function main (argv: string[]): Promise<number> {
 const isMain = process.argv[1] !== undefined &&
   import.meta.url === (await import('node:url')).pathToFileURL((await import('node:fs')).realpathSync(process.argv[1])).href
 if (isMain) {
+  // `netconsd … | head`: the reader left, so there is nobody to tell; end quietly, as cat does.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0)
+    throw err
+  })
   main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {
     process.stderr.write(`netconsd: ${redactText((err as Error)?.stack ?? String(err))}\n`)
     process.exitCode = 1

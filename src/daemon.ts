@@ -25,6 +25,8 @@ import { createSink } from './sinks/registry.js'
 import { createPager, type PagerSinkOptions } from './incidents/pager-sink.js'
 import type { Pager } from './incidents/pager.js'
 import { Metrics } from './metrics/metrics.js'
+import type { IngestCounters } from './metrics/snapshot.js'
+import { VERSION } from './version.js'
 import { startMetricsServer, readiness, type MetricsServer } from './metrics/server.js'
 
 /** A `pager` sink's main-thread half: the Pager and the target sinks it pages through. */
@@ -50,6 +52,8 @@ interface WorkerSlot {
   snapshot?: PipelineSnapshot
   hosts: HostStat[]
   kernelDrops?: number | null
+  /** Native path: the worker's socket counters. */
+  ingest?: IngestCounters
   stopping: boolean
   restarts: number
 }
@@ -151,7 +155,7 @@ export class Daemon {
   async #startMetrics (): Promise<void> {
     const mc = (this.#config.metrics ?? {}) as { listen?: string, maxHostSeries?: number, processMetrics?: boolean }
     if (mc.listen === undefined) return
-    const opts: ConstructorParameters<typeof Metrics>[0] = { udpPorts: [this.#boundPort] }
+    const opts: ConstructorParameters<typeof Metrics>[0] = { udpPorts: [this.#boundPort], version: VERSION }
     if (mc.maxHostSeries !== undefined) opts.maxHostSeries = mc.maxHostSeries
     if (mc.processMetrics !== undefined) opts.processMetrics = mc.processMetrics
     const metrics = new Metrics(opts)
@@ -176,7 +180,6 @@ export class Daemon {
     })
     this.#metricsTimer = setInterval(() => this.#feedMetrics(), 1000)
     this.#metricsTimer.unref()
-    this.#log.info({ metrics: this.#metricsServer.address }, 'Metrics endpoint listening.')
   }
 
   #feedMetrics (): void {
@@ -194,7 +197,8 @@ export class Daemon {
         sinks: s.sinks,
         incidents: s.incidents,
         admission: s.admission,
-        queueBytes: this.#ingest?.queuedBytes(w.thread) ?? 0
+        queueBytes: this.#ingest?.queuedBytes(w.thread) ?? 0,
+        ...(w.ingest !== undefined ? { ingest: w.ingest } : {})
       })
     }
   }
@@ -211,7 +215,7 @@ export class Daemon {
       reason = (err as Error).message
     }
     if (want === 'native') {
-      throw new NetconsdError('NETCONSD_ERR_INGEST_BIND', `The native receive path was requested but the addon is not available (${reason}); run npm rebuild or use --receive-path js.`, { reason })
+      throw new NetconsdError('NETCONSD_ERR_NATIVE_UNAVAILABLE', `The native receive path was requested but the addon is not available (${reason}); run npm rebuild or use --receive-path js.`, { reason })
     }
     this.#log.info({ reason }, 'Native receive addon not available; using the JS receive path.')
     return 'js'
@@ -273,6 +277,7 @@ export class Daemon {
         slot.snapshot = m.snapshot
         slot.hosts = m.hosts
         slot.kernelDrops = m.kernelDrops ?? null
+        if (m.ingest !== undefined) slot.ingest = m.ingest
         break
       case 'incident':
         this.#opts.onIncident?.(m.record)

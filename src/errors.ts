@@ -18,7 +18,6 @@ export const ERROR_CODES = {
   NETCONSD_ERR_SINK_SEND: 'A sink failed to deliver a batch.',
   NETCONSD_ERR_SINK_TIMEOUT: 'A sink send attempt took longer than `requestTimeoutMs` and was aborted (it is retried).',
   NETCONSD_ERR_SINK_OPTIONS: 'A sink\'s options are unusable at run time (a TLS file cannot be read, a template does not parse).',
-  NETCONSD_ERR_ROUTE_TEST: 'A route test case failed.',
   NETCONSD_ERR_CAPTURE_READ: 'A capture file (JSONL, pcap, pcapng) could not be read or is malformed.',
   NETCONSD_ERR_METRICS_LISTEN: 'The metrics endpoint address (`metrics.listen`) is invalid or cannot be bound.',
   NETCONSD_ERR_ADMISSION_CIDR: 'An admission allow/deny entry is not an IPv4/IPv6 address or CIDR.',

@@ -1,8 +1,13 @@
 /**
  * Daemon logging: pino, JSON by default, pretty when stderr is a TTY (or forced), to stderr so
  * that stdout stays free for the printer output (netconsd prints messages on stdout).
+ *
+ * The pretty format is built in (a small synchronous formatter below), not pino-pretty: a pino
+ * transport is resolved at run time, so a devDependency there breaks `npx netconsd` in a terminal
+ * for everyone who installed the package without dev dependencies.
  */
-import { pino, type Logger, type LevelWithSilent, type LoggerOptions } from 'pino'
+import { writeSync } from 'node:fs'
+import { pino, type Logger, type LevelWithSilent, type LoggerOptions, type DestinationStream } from 'pino'
 import { redactDeep, redactText } from './redact.js'
 
 export type { Logger }
@@ -18,12 +23,7 @@ export function createLogger (opts: LogOptions = {}): Logger {
   const format = opts.format ?? 'auto'
   const pretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true)
   const base: LoggerOptions = { level, base: { name: 'netconsd' }, ...redacting }
-  if (pretty) {
-    return pino({
-      ...base,
-      transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'SYS:standard' } }
-    })
-  }
+  if (pretty) return pino(base, prettyDestination(2, process.stderr.isTTY === true && process.env.NO_COLOR === undefined))
   return pino(base, pino.destination({ fd: 2, sync: true }))
 }
 
@@ -38,6 +38,46 @@ export const redacting: Pick<LoggerOptions, 'formatters' | 'hooks'> = {
       for (let i = 0; i < args.length; i++) if (typeof args[i] === 'string') args[i] = redactText(args[i] as string)
       method.apply(this, args)
     }
+  }
+}
+
+const LEVELS: Record<number, [string, string]> = {
+  10: ['TRACE', '90'], 20: ['DEBUG', '34'], 30: ['INFO', '32'], 40: ['WARN', '33'], 50: ['ERROR', '31'], 60: ['FATAL', '35']
+}
+// pino's own keys, printed in the line's head rather than as fields.
+const HEAD_KEYS = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg'])
+
+function pad (n: number, w = 2): string { return String(n).padStart(w, '0') }
+
+/** Formats one pino JSON line as `HH:MM:SS.mmm LEVEL (name): msg` plus indented `key: value` fields. */
+export function formatPretty (line: string, color = false): string {
+  let o: Record<string, unknown>
+  try { o = JSON.parse(line) as Record<string, unknown> } catch { return line.endsWith('\n') ? line : line + '\n' }
+  const paint = (code: string, s: string): string => color ? `\x1b[${code}m${s}\x1b[39m` : s
+  const t = new Date(typeof o.time === 'number' ? o.time : Date.now())
+  const time = `${pad(t.getHours())}:${pad(t.getMinutes())}:${pad(t.getSeconds())}.${pad(t.getMilliseconds(), 3)}`
+  const [label, code] = LEVELS[o.level as number] ?? [String(o.level), '39']
+  let out = `[${time}] ${paint(code, label)}`
+  if (typeof o.thread === 'number' || typeof o.thread === 'string') out += ` (${String(o.thread)})`
+  out += `: ${typeof o.msg === 'string' ? o.msg : ''}\n`
+  for (const [k, v] of Object.entries(o)) {
+    if (HEAD_KEYS.has(k) || k === 'thread') continue
+    if (k === 'err' && typeof v === 'object' && v !== null && typeof (v as { stack?: unknown }).stack === 'string') {
+      out += `    ${k}: ${(v as { stack: string }).stack.replace(/\n/g, '\n      ')}\n`
+      continue
+    }
+    out += `    ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}\n`
+  }
+  return out
+}
+
+/** A synchronous pino destination that pretty-prints to `fd`; synchronous so a fatal line is out before exit. */
+function prettyDestination (fd: number, color: boolean): DestinationStream & { flush: () => void } {
+  return {
+    write (chunk: string) {
+      try { writeSync(fd, formatPretty(chunk, color)) } catch { /* stderr gone: nowhere left to log */ }
+    },
+    flush () {}
   }
 }
 

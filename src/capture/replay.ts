@@ -26,6 +26,7 @@ import type { IncidentsConfig } from '../incidents/config.js'
 import { createSink } from '../sinks/registry.js'
 import { createLogger } from '../log.js'
 import { readCapture } from './read.js'
+import { captureProgress } from './progress.js'
 
 export interface ReplayCommandOptions {
   /** Config file; default: the built-in config. */
@@ -51,6 +52,8 @@ export interface ReplaySummary {
   dropped: number
   skipped: Record<string, number>
   malformed: Record<string, number>
+  /** Datagrams ncrx discarded as copies of ones already held or delivered. */
+  duplicates: number
 }
 
 async function openSinks (config: Config, logger: Logger): Promise<Map<string, Sink>> {
@@ -86,7 +89,7 @@ export async function runReplay (capture: string, opts: ReplayCommandOptions, io
   }
   const resolver = createHostResolver({ ...config.hosts, reverseDns: { ...config.hosts.reverseDns, enabled: false } }, logger)
   const router = compileRouter(config)
-  const summary: ReplaySummary = { datagrams: 0, records: 0, incidents: 0, events: 0, perRule: {}, perSink: {}, unmatched: 0, dropped: 0, skipped: {}, malformed: {} }
+  const summary: ReplaySummary = { datagrams: 0, records: 0, incidents: 0, events: 0, perRule: {}, perSink: {}, unmatched: 0, dropped: 0, skipped: {}, malformed: {}, duplicates: 0 }
   let now = 0
 
   const handle = (rec: NetconsRecord): void => {
@@ -122,9 +125,11 @@ export async function runReplay (capture: string, opts: ReplayCommandOptions, io
   const reader = readCapture(capture, opts.port === undefined ? {} : { dstPort: opts.port })
   let epochOffset: number | null = null
   let code = 0
+  const progress = captureProgress(io.stderr, capture)
   try {
     for await (const d of reader) {
       summary.datagrams++
+      progress.datagram()
       tick(d.tMs)
       epochOffset ??= d.epochMs === undefined ? Date.now() - d.tMs : d.epochMs - d.tMs
       table.receive(d.src, d.srcPort, d.payload, d.tMs, epochOffset + d.tMs)
@@ -133,6 +138,7 @@ export async function runReplay (capture: string, opts: ReplayCommandOptions, io
     io.stderr.write(`replay: ${(err as Error).message}\n`)
     code = 1
   }
+  progress.done()
   // End of capture: release what ncrx holds, then let open incident reports time out.
   table.flushAll(now)
   tick(now + incidentsCfg.idleTimeoutMs + incidentsCfg.maxReportMs)
@@ -143,6 +149,7 @@ export async function runReplay (capture: string, opts: ReplayCommandOptions, io
       try { await s.close(10_000) } catch (err) { io.stderr.write(`replay: sink ${id} close failed: ${(err as Error).message}\n`); code = 1 }
     }
   }
+  summary.duplicates = table.counters.duplicates
   summary.perRule = router.matchCounts()
   summary.unmatched = router.unmatchedCount()
   summary.dropped = router.droppedCount()
@@ -158,7 +165,7 @@ function formatSummary (s: ReplaySummary, capture: string, config: Config, send:
     `   ${s.datagrams} datagrams → ${s.records} records, ${s.incidents} incidents, ${s.events} events`,
     `   rules: ${Object.entries(s.perRule).map(([k, v]) => `${k}=${v}`).join(' ') || '(none)'}`,
     `   sinks: ${Object.entries(s.perSink).map(([k, v]) => `${k}=${v}`).join(' ') || '(none)'}`,
-    `   ${UNMATCHED}=${s.unmatched} dropped=${s.dropped}`
+    `   ${UNMATCHED}=${s.unmatched} dropped=${s.dropped} duplicates=${s.duplicates}`
   ]
   if (Object.keys(s.skipped).length > 0) lines.push(`   capture packets skipped: ${Object.entries(s.skipped).map(([k, v]) => `${k}=${v}`).join(' ')}`)
   if (Object.keys(s.malformed).length > 0) lines.push(`   malformed datagrams: ${Object.entries(s.malformed).map(([k, v]) => `${k}=${v}`).join(' ')}`)

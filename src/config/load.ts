@@ -11,11 +11,12 @@
  */
 import { readFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { dirname, resolve, isAbsolute } from 'node:path'
 import JSON5 from 'json5'
 import { NetconsdError } from '../errors.js'
 import type { Config, DeepPartial, RuleConfig, SinkConfig } from './types.js'
-import { locate, escapePointer } from './locate.js'
+import { locate, escapePointer, pointerToPath } from './locate.js'
 import type { Locations } from './locate.js'
 import { substituteEnv } from './env.js'
 import { validatorFor, validateWith, issueAt, suggest, describe } from './validate.js'
@@ -171,7 +172,8 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
   const ownRulesGiven = raw.rules !== undefined
 
   // Schema: structure, types, unknown keys, defaults.
-  issues.push(...validateWith(validatorFor('config')!, raw, ctx))
+  const schemaIssues = validateWith(validatorFor('config')!, raw, ctx)
+  issues.push(...schemaIssues)
   const structural = issues.length > 0
 
   // Sink options, by type.
@@ -216,7 +218,7 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
   const seenPacks = new Set<string>()
   for (const [i, pattern] of include.entries()) {
     const g = await expandGlob(pattern, dir)
-    if (g.baseMissing) { issues.push(issueAt(ctx, `/include/${i}`, `include ${JSON.stringify(pattern)} matches nothing: ${resolve(dir, pattern)} does not exist`)); continue }
+    if (g.baseMissing) { issues.push(issueAt(ctx, `/include/${i}`, `include ${JSON.stringify(pattern)} matches nothing: ${resolve(dir, pattern)} does not exist${shippedPackHint(pattern)}`)); continue }
     for (const packFile of g.files.filter((f) => !f.endsWith('.cases.json5'))) {
       if (seenPacks.has(packFile) || packFile === file) continue
       seenPacks.add(packFile)
@@ -274,8 +276,14 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
     const unmatched = raw.unmatched as { to?: unknown } | undefined
     const unmatchedTo = isObject(unmatched) && Array.isArray(unmatched.to) ? unmatched.to.filter((x): x is string => typeof x === 'string') : []
     unmatchedTo.forEach((id, j) => { if (!(id in sinks)) issues.push(issueAt(ctx, `/unmatched/to/${j}`, unknownSink(id))) })
-    // Compile every rule now: bad regexes, level names, CIDRs.
-    if (!structural) buildRouter({ rules, sinkIds, unmatchedTo, taps: moduleSinks }, (i, p, m) => issues.push(issueAt(ruleCtx(i), p, m)))
+    // Compile every rule now: bad regexes, level names, CIDRs. A schema problem elsewhere must not
+    // hide them ("every problem at once"), so the rules the schema found sound are compiled anyway;
+    // a rule with a schema problem of its own is left out (its shape is unknown).
+    const sound = rules.flatMap((r, i) => isObject(r) && !(origins[i]!.file === file && hasIssueUnder(schemaIssues, file, pointerToPath(origins[i]!.pointer))) ? [i] : [])
+    const onIssue = (k: number, p: string, m: string): void => { issues.push(issueAt(ruleCtx(sound[k]!), p, m)) }
+    const compile = (): unknown => buildRouter({ rules: sound.map((i) => rules[i]!), sinkIds, unmatchedTo, taps: moduleSinks }, onIssue)
+    if (!structural) compile()
+    else try { compile() } catch { /* a shape the schema already reported; its problems are listed */ }
   }
 
   // Checks that stand alone (each guards its own types).
@@ -294,7 +302,7 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
   const testPatterns = Array.isArray(raw.tests) ? raw.tests.filter((x): x is string => typeof x === 'string') : []
   for (const [i, pattern] of testPatterns.entries()) {
     const g = await expandGlob(pattern, dir)
-    if (g.baseMissing || g.files.length === 0) issues.push(issueAt(ctx, `/tests/${i}`, `tests ${JSON.stringify(pattern)} matches no file (looked in ${resolve(dir, pattern)})`))
+    if (g.baseMissing || g.files.length === 0) issues.push(issueAt(ctx, `/tests/${i}`, `tests ${JSON.stringify(pattern)} matches no file (looked in ${resolve(dir, pattern)})${shippedPackHint(pattern)}`))
     tests.push(...g.files)
   }
   raw.tests = tests
@@ -312,6 +320,17 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
   deepFreeze(config)
   loadOptions.set(config, { ...opts })
   return config
+}
+
+// The example config names the shipped packs as `routes/...`, relative to itself: a copy of it
+// elsewhere (/etc/netconsd) needs them beside it; say where they are.
+function shippedPackHint (pattern: string): string {
+  if (!pattern.startsWith('routes/')) return ''
+  return `; the packs shipped with netconsd are in ${fileURLToPath(new URL('../../../routes/', import.meta.url))}: copy that directory beside the config (deploy/INSTALL.md step 3)`
+}
+
+function hasIssueUnder (found: readonly ConfigIssue[], file: string, path: string): boolean {
+  return found.some((x) => x.file === file && (x.path === path || x.path.startsWith(path + '.') || x.path.startsWith(path + '[')))
 }
 
 /** Human-readable rendering of a config error: one line per problem, `file:line:col: path: message`. */

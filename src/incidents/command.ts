@@ -6,6 +6,7 @@
  * Exit status: 0 when every file was read (with or without incidents), 1 when a file could not
  * be read (the others are still processed), 2 on a usage error.
  */
+import { captureProgress } from '../capture/progress.js'
 import type { NetconsRecord } from '../types.js'
 import type { IncidentsConfig } from './config.js'
 import { replayCapture } from './replay.js'
@@ -70,7 +71,9 @@ export async function runIncidents (files: string[], io: CommandIO, opts: Incide
   for (const file of files) {
     let incidents = 0
     try {
+      const progress = captureProgress(io.stderr, file)
       const res = await replayCapture(file, {
+        progress,
         ...(opts.config !== undefined ? { incidents: opts.config } : {}),
         onRecord: (rec) => {
           if (rec.kind === 'incident') {
@@ -81,6 +84,7 @@ export async function runIncidents (files: string[], io: CommandIO, opts: Incide
           }
         }
       })
+      progress.done()
       const skipped = Object.entries(res.skipped).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`).join(' ')
       io.stderr.write(`${file}: ${res.datagrams} datagrams, ${incidents} incidents${skipped === '' ? '' : `, skipped ${skipped}`}\n`)
     } catch (err) {

@@ -9,6 +9,7 @@
 import type { NetconsRecord } from '../types.js'
 import type { NcrxConfig } from '../config/types.js'
 import { readCapture, type CaptureReader } from '../capture/read.js'
+import type { Progress } from '../capture/progress.js'
 import { HostTable, defaultNcrxConfig } from '../ncrx/hosts.js'
 import { IncidentDetector, type IncidentStats } from './detector.js'
 import { type IncidentsConfig, resolveIncidentsConfig } from './config.js'
@@ -20,6 +21,8 @@ export interface ReplayOptions {
   onLog?: (rec: NetconsRecord) => void
   /** Called for every incident and event. */
   onRecord: (rec: NetconsRecord) => void
+  /** Told of every datagram read (progress on a terminal). */
+  progress?: Progress
 }
 
 export interface ReplayResult {
@@ -69,6 +72,7 @@ export async function replayCapture (file: string, opts: ReplayOptions): Promise
   }
   for await (const d of reader) {
     datagrams++
+    opts.progress?.datagram()
     tick(d.tMs)
     epochOffset ??= d.epochMs === undefined ? 0 : d.epochMs - d.tMs
     table.receive(d.src, d.srcPort, d.payload, d.tMs, epochOffset + d.tMs)

@@ -162,7 +162,6 @@ export class Metrics {
     gauge('netconsd_ncrx_hosts', 'Hosts tracked, per worker.', ['worker'], (g) => { this.#perSource(g, (s) => s.ncrx?.hosts) })
     gauge('netconsd_ncrx_held_messages', 'Messages held in reorder windows and fragment buffers, per worker.', ['worker'], (g) => { this.#perSource(g, (s) => s.ncrx?.heldMessages) })
     gauge('netconsd_ncrx_held_bytes', 'Bytes of held messages, per worker.', ['worker'], (g) => { this.#perSource(g, (s) => s.ncrx?.heldBytes) })
-    gauge('netconsd_worker_queue_depth', 'Datagrams waiting in a worker\'s input queue.', ['worker'], (g) => { this.#perSource(g, (s) => s.queueDepth) })
     gauge('netconsd_worker_queue_bytes', 'Bytes of the datagrams waiting in a worker\'s input queue.', ['worker'], (g) => { this.#perSource(g, (s) => s.queueBytes) })
 
     // Per host (capped).

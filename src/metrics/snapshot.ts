@@ -130,8 +130,6 @@ export interface WorkerSnapshot {
   sinks?: Record<string, SinkSnapshot>
   /** Incidents detected, by incident type (`oops`, `panic`, ...). */
   incidents?: Record<string, number>
-  /** Datagrams waiting in this worker's input queue (gauge). */
-  queueDepth?: number
   /** Bytes of the datagrams waiting in this worker's input queue (gauge). */
   queueBytes?: number
 }

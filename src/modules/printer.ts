@@ -1,6 +1,6 @@
 /**
  * The `printer` output module: prints every message in C netconsd's printer.so format
- * (research spec §7.1), so tools that parse netconsd's output keep working.
+ * (its modules/printer.c), so tools that parse netconsd's output keep working.
  *
  *   extended: `%40s: %s S%06seq T%014ts F%d/L%d [CONT START] [CONT] [OOS] [SEQ RESET] text`
  *             text in the kernel's escaped form, as libncrx hands it out; two flags C's printer

@@ -2,6 +2,7 @@
  * Messages between the main thread and a worker thread. Everything here survives structured
  * clone; errors travel as SerializedError (clone drops `code` and the class).
  */
+import type { IngestCounters } from '../metrics/snapshot.js'
 import type { Config } from '../config/types.js'
 import type { SerializedError } from '../errors.js'
 import type { PipelineSnapshot } from './pipeline.js'
@@ -43,7 +44,8 @@ export type FromWorker =
   | { type: 'ready', receivePath: 'native' | 'js', recvBufferBytes?: number, boundPort?: number }
   | { type: 'error', stage: 'start' | 'reload' | 'runtime', error: SerializedError, id?: number }
   | { type: 'ack', bytes: number }
-  | { type: 'stats', snapshot: PipelineSnapshot, hosts: HostStat[], kernelDrops?: number | null }
+  /** `ingest`: this worker's own socket's counters on the native path (the main thread reads none there). */
+  | { type: 'stats', snapshot: PipelineSnapshot, hosts: HostStat[], kernelDrops?: number | null, ingest?: IngestCounters }
   | { type: 'reloaded', id: number }
   | { type: 'health', id: number, sinks: Record<string, { ok: boolean, message?: string }> }
   | { type: 'incident', record: NetconsRecord }

@@ -34,6 +34,8 @@ const pipeline = new Pipeline({
 setPagerChannel((sinkId, record) => post({ type: 'page', sinkId, record }))
 
 let native: import('../ingest/native.js').NativeSocket | undefined
+// What this worker's own socket read (native path): the main thread has no socket to count it on.
+const nativeIngest = { datagrams: 0, bytes: 0 }
 let statsTimer: NodeJS.Timeout | undefined
 
 function hosts (): HostStat[] {
@@ -71,6 +73,11 @@ function pauseReading (): void {
   }
 }
 
+function nativeStats (): { ingest?: { datagrams: number, bytes: number, dropped: Record<string, number> } } {
+  if (native === undefined) return {}
+  return { ingest: { ...nativeIngest, dropped: { truncated: native.stats().truncated } } }
+}
+
 async function start (): Promise<void> {
   try {
     await pipeline.start()
@@ -86,6 +93,8 @@ async function start (): Promise<void> {
         // Same host → same worker as the JS path, whatever source port the host uses.
         steerGroupSize: data.workerCount
       }, (b) => {
+        nativeIngest.datagrams += b.count
+        for (let i = 0; i < b.count; i++) nativeIngest.bytes += b.lengths[i]!
         pipeline.receiveBatch(b)
         if (pipeline.pressure() > HIGH_WATER) pauseReading()
       })
@@ -95,7 +104,7 @@ async function start (): Promise<void> {
     }
     if (data.statsIntervalMs > 0) {
       statsTimer = setInterval(() => {
-        post({ type: 'stats', snapshot: pipeline.snapshot(), hosts: data.hostStats ? hosts() : [], kernelDrops: native?.kernelDrops() ?? null })
+        post({ type: 'stats', snapshot: pipeline.snapshot(), hosts: data.hostStats ? hosts() : [], kernelDrops: native?.kernelDrops() ?? null, ...nativeStats() })
       }, data.statsIntervalMs)
       statsTimer.unref()
     }

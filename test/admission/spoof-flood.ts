@@ -1,5 +1,5 @@
 // Child process for memory.test.ts: feeds datagrams from ever-new (spoofed) source addresses
-// through admission and prints RSS at checkpoints as JSON. Run with --expose-gc.
+// through admission and prints live memory (V8 heap + off-heap) at checkpoints as JSON. Run with --expose-gc.
 import { Admission, resolveAdmissionConfig } from '../../src/admission/index.js'
 
 const checkpoints = process.argv.slice(2).map(Number)
@@ -12,8 +12,8 @@ const a = new Admission(resolveAdmissionConfig({
 const msg = Buffer.from('6,1,1,-;spoofed\n')
 gc()
 const baseline = process.memoryUsage()
-const rss: number[] = []
 const heap: number[] = []
+const external: number[] = []
 let i = 0
 for (const until of checkpoints) {
   for (; i < until; i++) {
@@ -24,7 +24,7 @@ for (const until of checkpoints) {
   }
   gc()
   const m = process.memoryUsage()
-  rss.push(m.rss)
   heap.push(m.heapUsed)
+  external.push(m.external)
 }
-process.stdout.write(JSON.stringify({ baseline: { rss: baseline.rss, heapUsed: baseline.heapUsed }, rss, heap, counters: a.counters() }) + '\n')
+process.stdout.write(JSON.stringify({ baseline: { heapUsed: baseline.heapUsed, external: baseline.external }, heap, external, counters: a.counters() }) + '\n')

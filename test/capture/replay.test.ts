@@ -30,7 +30,7 @@ test('replay of every shared kernel capture: every datagram accounted for, route
     assert.ok(m !== null, t.out())
     assert.ok(Number(m[2]) > 0, `${d}: records`)
     // built-in rule `all` sends everything to stdout; nothing unmatched, nothing dropped
-    assert.match(t.out(), /_unmatched=0 dropped=0/)
+    assert.match(t.out(), /_unmatched=0 dropped=0 duplicates=\d+/)
     if (d.includes('panic')) assert.ok(Number(m[3]) >= 1, `${d}: a panic capture yields an incident`)
   }
 })

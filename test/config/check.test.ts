@@ -53,3 +53,17 @@ test('test-routes: runs the given files; exit 1 when none given or any fails', a
   assert.equal(await runTestRoutes([join(fixturesDir, 'routes', 'nope.cases.json5')], t3.io), 1)
   assert.match(t3.err(), /does not exist/)
 })
+
+test('check-config does not create the directories a file sink will write to', async () => {
+  const { mkdtempSync, writeFileSync, existsSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { spawnSync } = await import('node:child_process')
+  const { cliPath } = await import('../helpers/paths.js')
+  const dir = mkdtempSync(join(tmpdir(), 'netconsd-check-'))
+  writeFileSync(join(dir, 'c.json5'), JSON.stringify({ version: 1, sinks: { f: { type: 'file', path: join(dir, 'logs', 'deep', 'a.log') } }, rules: [{ id: 'a', to: ['f'] }] }))
+  const r = spawnSync(process.execPath, [cliPath, 'check-config', join(dir, 'c.json5')], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stdout + r.stderr)
+  assert.match(r.stdout, /sink f \(file\): healthy/)
+  assert.equal(existsSync(join(dir, 'logs')), false)
+})

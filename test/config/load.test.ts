@@ -162,3 +162,24 @@ test('all errors at once across schema problems in one file', async () => {
     assert.deepEqual(err.errors.map((e) => e.path).sort(), ['listen.bogus', 'listen.port', 'log.level', 'ncrx.slots', 'workers.count'])
   })
 })
+
+test('a schema problem does not hide rule problems: bad regex and unknown level are listed with it', async () => {
+  const err = await loadConfig({
+    source: {
+      name: 'c.json5',
+      dir: tmpdir(),
+      value: {
+        version: 1,
+        listen: { port: 'x' },
+        sinks: { out: { type: 'stdout' } },
+        rules: [
+          { id: 'bad-re', match: { text: { regex: '([' } }, to: ['out'] },
+          { id: 'bad-level', match: { level: 'loud' }, to: ['out'] },
+          { id: 'shape', match: { nosuch: 1 }, to: ['out'] }
+        ]
+      }
+    }
+  }).then(() => null, (e: { code: string, errors: ConfigIssue[] }) => e)
+  assert.equal(err?.code, 'NETCONSD_ERR_CONFIG_INVALID')
+  assert.deepEqual(err.errors.map((e) => e.path).sort(), ['listen.port', 'rules[0].match.text.regex', 'rules[1].match.level', 'rules[2].match.nosuch'])
+})

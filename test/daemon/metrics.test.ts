@@ -106,3 +106,34 @@ test('a sink removed at reload: its shutdown_deadline drops reach netconsd_sink_
     await peer.stop()
   }
 })
+
+test('native receive path: datagrams and bytes counted, build_info carries the package version', async (t) => {
+  const { loadNative } = await import('../../src/ingest/native.js')
+  if (loadNative() === null) { t.skip('native receive addon not built (node scripts/build-native.mjs)'); return }
+  const { readFileSync } = await import('node:fs')
+  const { repoRoot } = await import('../helpers/paths.js')
+  const version = (JSON.parse(readFileSync(`${repoRoot}/package.json`, 'utf8')) as { version: string }).version
+  const config = await loadConfig({
+    env: process.env,
+    source: { name: '<native metrics test>', dir: process.cwd(), value: { version: 1, listen: { port: 0 }, metrics: { listen: '127.0.0.1:0' }, sinks: {}, rules: [{ id: 'all', drop: true }] } }
+  })
+  const daemon = new Daemon({ config, logger: pino({ level: 'silent' }), receivePath: 'native', statsIntervalMs: 100 })
+  await daemon.start()
+  try {
+    const payloads = [extendedRecord({ seq: 1, tsUsec: 1, text: 'one' }), extendedRecord({ seq: 2, tsUsec: 2, text: 'two' })]
+    await sendDatagrams(daemon.port, payloads, { from: '127.0.6.1' })
+    const base = `http://127.0.0.1:${daemon.metricsAddress!.port}`
+    let text = ''
+    const deadline = Date.now() + 10_000
+    while (Date.now() < deadline) {
+      text = await (await fetch(`${base}/metrics`)).text()
+      if (metricValue(text, 'netconsd_datagrams_received_total') === 2) break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    assert.equal(metricValue(text, 'netconsd_datagrams_received_total'), 2)
+    assert.equal(metricValue(text, 'netconsd_received_bytes_total'), payloads.reduce((n, p) => n + p.length, 0))
+    assert.match(text, new RegExp(`netconsd_build_info\\{version="${version.replace(/\./g, '\\.')}"`))
+  } finally {
+    await daemon.stop()
+  }
+})

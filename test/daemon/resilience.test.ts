@@ -58,7 +58,7 @@ async function startCli (config: string): Promise<{ child: ChildProcess, port: n
   await waitFor(() => /"msg":"Listening\."/.test(err) || child.exitCode !== null, 10_000, 'daemon listening')
   assert.equal(child.exitCode, null, err)
   const port = Number(/"port":(\d+),"recvBufferBytes"/.exec(err)![1])
-  const metricsPort = Number(/"metrics":\{"host":"[^"]+","port":(\d+)\}/.exec(err)![1])
+  const metricsPort = Number(/"listen":"[^"]*:(\d+)","msg":"Metrics endpoint listening\."/.exec(err)![1])
   return { child, port, metricsPort, stderr: () => err }
 }
 

@@ -91,14 +91,14 @@ test('ingest and admission drops share one family, labelled by stage and reason'
 
 test('gauges come from the latest snapshot per worker and disappear when the worker is retired', async () => {
   const m = new Metrics({ processMetrics: false })
-  m.update(0, { ncrx: ncrx({ datagrams: 9, hosts: 3, heldMessages: 4, heldBytes: 400 }), queueDepth: 11, queueBytes: 1100 })
-  m.update(1, { ncrx: ncrx({ hosts: 5 }), queueDepth: 0 })
-  m.update(0, { ncrx: ncrx({ datagrams: 9, hosts: 2, heldMessages: 0, heldBytes: 0 }), queueDepth: 1 })
+  m.update(0, { ncrx: ncrx({ datagrams: 9, hosts: 3, heldMessages: 4, heldBytes: 400 }), queueBytes: 1100 })
+  m.update(1, { ncrx: ncrx({ hosts: 5 }) })
+  m.update(0, { ncrx: ncrx({ datagrams: 9, hosts: 2, heldMessages: 0, heldBytes: 0 }) })
   let s = await scrape(m)
   assert.equal(s.get('netconsd_ncrx_hosts{worker="0"}'), 2)
   assert.equal(s.get('netconsd_ncrx_hosts{worker="1"}'), 5)
   assert.equal(s.get('netconsd_ncrx_held_bytes{worker="0"}'), 0)
-  assert.equal(s.get('netconsd_worker_queue_depth{worker="0"}'), 1)
+  assert.equal(s.get('netconsd_worker_queue_depth{worker="0"}'), undefined, 'no such series: nothing measures it')
   assert.equal(s.get('netconsd_worker_queue_bytes{worker="0"}'), undefined, 'the latest snapshot had none')
   m.retire(1)
   s = await scrape(m)

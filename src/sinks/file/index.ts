@@ -253,8 +253,11 @@ export class FileSink implements Sink {
   async health (): Promise<HealthResult> {
     const dir = staticDir(this.options.path)
     try {
-      await this.#fs.mkdirp(dir, this.options.dirMode)
-      await this.#fs.probeWritable(dir)
+      // A health check must not change the machine (check-config runs it): probe the nearest
+      // directory that exists; the missing ones below it are created by the first write.
+      let probe = dir
+      while (!(await this.#fs.exists(probe)) && dirname(probe) !== probe) probe = dirname(probe)
+      await this.#fs.probeWritable(probe)
       return { ok: true }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message

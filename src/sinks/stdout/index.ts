@@ -1,6 +1,7 @@
 /**
  * `type: "stdout"` sink: one line per record on standard output.
- * `format: "printer"` (default) is C netconsd's printer.so format; `json` is one JSON object per line.
+ * `format: "printer"` (default) is C netconsd's printer.so format (kernel messages and incidents;
+ * host events have no printer form and are not printed); `json` is one JSON object per line.
  * Each worker writes whole lines with one write(2) per event-loop turn, so workers never tear lines.
  */
 import type { Sink, SinkFactory, SinkStats } from '../types.js'
@@ -47,6 +48,9 @@ export const createStdoutSink: SinkFactory<StdoutSinkOptions> = (options) => {
     wantsWireBody: !json,
     write (rec) {
       if (closed) { droppedClosed++; return }
+      // netconsd's printer prints the kernel's messages only; a host event (new host, reboot, loss)
+      // is netconsd-ts's own record and has no printer form (it would read as a kernel line).
+      if (!json && rec.kind === 'event') return
       out.push(json ? JSON.stringify(recordToJson(rec)) + '\n' : formatPrinterLine(rec))
       sent++
     },

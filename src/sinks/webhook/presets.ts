@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { NetconsRecord } from '../../types.js'
+import { displayAddress } from '../syslog/fields.js'
 
 export const LEVEL_NAMES: readonly string[] = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug']
 const FACILITY_NAMES: readonly string[] = [
@@ -302,7 +303,8 @@ export function renderAlertmanager (batch: readonly NetconsRecord[], ctx: Render
       ...opts.labels,
       alertname: alertName(rec),
       host: rec.host.name,
-      instance: rec.host.address,
+      // Dotted IPv4 as every other sink shows it, not the dual-stack socket's ::ffff: form.
+      instance: displayAddress(rec.host.address),
       severity: alertSeverity(rec),
       source: 'netconsd'
     }

@@ -120,7 +120,7 @@ describe('preset: alertmanager (POST /api/v2/alerts)', () => {
     assert.equal(alerts.length, 2)
     const a = alerts[0]!
     assert.deepEqual(a.labels, {
-      cluster: 'eu1', alertname: 'KernelPanic', host: 'db-1', instance: '::ffff:10.0.0.1', severity: 'critical', source: 'netconsd',
+      cluster: 'eu1', alertname: 'KernelPanic', host: 'db-1', instance: '10.0.0.1', severity: 'critical', source: 'netconsd',
       incident_type: 'panic', signature: 'panic:do_exit|make_task_dead'
     })
     assert.equal(a.annotations.summary, 'db-1: Kernel panic - not syncing: Fatal exception')
