@@ -186,7 +186,7 @@ describe('syslog over TCP: faults', () => {
     const port = await freeTcpPort()
     const rx = new Receiver(port)
     await rx.start({ paused: true })
-    const sink = tcpSink(port, { maxMessageBytes: 65536, maxQueueRecords: 400, maxBatchRecords: 50, requestTimeoutMs: 300 })
+    const sink = tcpSink(port, { maxMessageBytes: 65536, maxQueueRecords: 400, maxQueueBytes: 1024 * 1024 * 1024, maxBatchRecords: 50, requestTimeoutMs: 300 })
     const big = 'z'.repeat(60_000)
     const t0 = Date.now()
     for (const i of range(0, 1000)) sink.write(makeTestRecord({ seq: i, text: big }))
