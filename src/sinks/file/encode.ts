@@ -26,8 +26,10 @@ function ascii (buf: Buffer, s: string, off: number): number {
 
 /** Upper bound of the bytes `encode` writes for `rec` on its fast path. */
 export function maxLineBytes (rec: NetconsRecord): number {
-  let n = 160 + 3 * (rec.text.length + rec.host.name.length + rec.host.address.length)
+  let n = 320 + 3 * (rec.text.length + rec.host.name.length + rec.host.address.length)
   if (rec.release !== null) n += 3 * rec.release.length
+  const d = rec.dict
+  for (let i = 0; i < d.length; i++) n += 8 + 3 * (d[i]![0].length + d[i]![1].length)
   if (rec.incident !== undefined) n += 3 * rec.incident.type.length
   if (rec.event !== undefined) n += 3 * rec.event.type.length
   return n
@@ -48,7 +50,7 @@ export class LineEncoder {
    * end offset, or -1 when the line must be written from its string form (`lineString`).
    */
   encode (rec: NetconsRecord, buf: Buffer, off: number): number {
-    if (this.#json) return -1
+    if (this.#json) return this.#encodeJson(rec, buf, off)
     const start = off
     off = this.#writeTime(rec.receivedAt, buf, off)
     off += utf8Write(buf, rec.host.name === '' ? rec.host.address : rec.host.name, off)
@@ -94,6 +96,60 @@ export class LineEncoder {
     return off
   }
 
+  /**
+   * `formatJsonLine` for a plain log record (no labels, attributes, incident or event), written
+   * field by field: strings go out as UTF-8 between quotes and are checked afterwards for what
+   * JSON.stringify would escape (`"`, `\`, control characters; a U+FFFD may have been a lone
+   * surrogate): such a line, and every richer record, is left to the reference.
+   */
+  #encodeJson (rec: NetconsRecord, buf: Buffer, off: number): number {
+    if (rec.kind !== 'log' || rec.incident !== undefined || rec.event !== undefined) return -1
+    if (Object.keys(rec.host.labels).length > 0 || Object.keys(rec.attributes).length > 0) return -1
+    if (Number.isNaN(rec.receivedAt) || Math.abs(rec.receivedAt) > 8.64e15) return -1
+    off += ascii(buf, rec.format === 'extended' ? '{"kind":"log","format":"extended","host":' : '{"kind":"log","format":"legacy","host":', off)
+    if ((off = jsonString(buf, off, rec.host.name)) < 0) return -1
+    off += ascii(buf, ',"address":', off)
+    if ((off = jsonString(buf, off, rec.host.address)) < 0) return -1
+    off += ascii(buf, ',"receivedAt":"', off)
+    off = this.#writeTime(rec.receivedAt, buf, off) - 1 // the cached form ends with a space
+    off += ascii(buf, '","facility":', off)
+    off = jsonNumber(buf, off, rec.facility)
+    off += ascii(buf, ',"level":', off)
+    off = jsonNumber(buf, off, rec.level)
+    off += ascii(buf, ',"seq":', off)
+    off = jsonNumber(buf, off, rec.seq)
+    off += ascii(buf, ',"tsUsec":', off)
+    off = jsonNumber(buf, off, rec.tsUsec)
+    off += ascii(buf, ',"text":', off)
+    if ((off = jsonString(buf, off, rec.text)) < 0) return -1
+    if (rec.release !== null) {
+      off += ascii(buf, ',"release":', off)
+      if ((off = jsonString(buf, off, rec.release)) < 0) return -1
+    }
+    const d = rec.dict
+    if (d.length > 0) {
+      off += ascii(buf, ',"dict":[', off)
+      for (let i = 0; i < d.length; i++) {
+        if (i > 0) buf[off++] = 0x2c
+        buf[off++] = 0x5b
+        if ((off = jsonString(buf, off, d[i]![0])) < 0) return -1
+        buf[off++] = 0x2c
+        if ((off = jsonString(buf, off, d[i]![1])) < 0) return -1
+        buf[off++] = 0x5d
+      }
+      buf[off++] = 0x5d
+    }
+    if (rec.contStart) off += ascii(buf, ',"contStart":true', off)
+    if (rec.cont) off += ascii(buf, ',"cont":true', off)
+    if (rec.oos) off += ascii(buf, ',"oos":true', off)
+    if (rec.seqReset) off += ascii(buf, ',"seqReset":true', off)
+    if (rec.incomplete) off += ascii(buf, ',"incomplete":true', off)
+    if (rec.lostBefore > 0) { off += ascii(buf, ',"lostBefore":', off); off = jsonNumber(buf, off, rec.lostBefore) }
+    buf[off++] = 0x7d
+    buf[off++] = 0x0a
+    return off
+  }
+
   /** The reference line, for what `encode` leaves to it (JSON, lines with control characters). */
   lineString (rec: NetconsRecord): string {
     return this.#json ? formatJsonLine(rec) : formatTextLine(rec)
@@ -118,6 +174,27 @@ export class LineEncoder {
     for (let i = 0; i < this.#timeLen; i++) buf[off + i] = t[i]!
     return off + this.#timeLen
   }
+}
+
+/** A JSON string as JSON.stringify writes it, or -1 when it needs escapes (left to the reference). */
+function jsonString (buf: Buffer, off: number, s: string): number {
+  buf[off++] = 0x22
+  const start = off
+  off += utf8Write(buf, s, off)
+  for (let i = start; i < off; i++) {
+    const c = buf[i]!
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return -1
+    if (c === 0xef && buf[i + 1] === 0xbf && buf[i + 2] === 0xbd) return -1
+  }
+  buf[off++] = 0x22
+  return off
+}
+
+/** A number (or null) as JSON.stringify writes it. */
+function jsonNumber (buf: Buffer, off: number, n: number | null): number {
+  if (n === null || !Number.isFinite(n)) return off + ascii(buf, 'null', off)
+  if (Number.isSafeInteger(n) && n >= 0) return writePadded(buf, off, n, 0)
+  return off + ascii(buf, String(n), off)
 }
 
 /** `String(n).padStart(width, '0')` as bytes. */
