@@ -18,6 +18,7 @@ test('defaults are netconsd\'s (spec §4.1) plus our bounds', () => {
     maxMessageBytes: 65536,
     maxHosts: 100000,
     maxHeldBytesPerHost: 1048576,
+    maxHeldBytes: 33554432,
     gcIntervalMs: 0,
     gcAgeMs: 0
   })
