@@ -43,10 +43,11 @@ export const defaultNcrxConfig: Readonly<NcrxConfig> = Object.freeze({
   oosTimeoutMs: 200,
   // netconsd stops at 8192; real 6.1 records (8192 before extras) plus userdata/sysdata exceed it.
   maxMessageBytes: 65536,
-  maxHosts: 100000,
+  // netconsd has no cap; ~0.7 KiB per idle host, so this bounds a spoofed-source flood to ~23 MiB per worker.
+  maxHosts: 32768,
   maxHeldBytesPerHost: 1024 * 1024,
   // All hosts of one worker together: spoofed sources cannot multiply the per-host cap.
-  maxHeldBytes: 32 * 1024 * 1024,
+  maxHeldBytes: 16 * 1024 * 1024,
   // netconsd's GC is off by default (`-g 0/0`); maxHosts bounds memory instead.
   gcIntervalMs: 0,
   gcAgeMs: 0
@@ -167,7 +168,7 @@ export class HeldMsg {
   constructor (readonly seq: number, body: Buffer, total = body.length) {
     this.body = body
     this.total = total
-    this.cost = body.length
+    this.cost = body.length + MSG_OVERHEAD
   }
 
   /** The bytes that arrived, holes left out (for incomplete delivery). Cost: the bytes held. */
@@ -186,6 +187,13 @@ interface Piece { off: number, buf: Buffer }
  * flood of 1-byte fragments is bounded by the byte caps like any other.
  */
 export const PIECE_OVERHEAD = 64
+
+/**
+ * Held-bytes charge per held message beyond its bytes (the HeldMsg, its window slot and map
+ * entry: ~530 bytes measured with a one-byte fragment), so many tiny held messages from many
+ * spoofed hosts are bounded by ncrx.maxHeldBytes too.
+ */
+export const MSG_OVERHEAD = 512
 
 /** One reorder-window position: a message (maybe partial) or a gap (msg null). */
 interface Slot {
@@ -540,7 +548,7 @@ export abstract class Ncrx {
       // Complete: one buffer (ranges are sorted and cover [0, total)), once.
       m.body = pieces.length === 1 ? pieces[0]!.buf : Buffer.concat(pieces.map(p => p.buf), m.total)
       m.pieces = null
-      m.cost = m.total
+      m.cost = m.total + MSG_OVERHEAD
     } else {
       m.cost += added + pieceDelta * PIECE_OVERHEAD
     }

@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { harness, fragment } from './util.js'
-import { PIECE_OVERHEAD } from '../../src/ncrx/ncrx.js'
+import { PIECE_OVERHEAD, MSG_OVERHEAD } from '../../src/ncrx/ncrx.js'
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1')
 const spoof = (i: number): string => `::ffff:127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
@@ -16,7 +16,7 @@ test('a first fragment claiming 64 KiB holds what arrived, not what the header c
   h.send(b('6,0,1000,-,ncfrag=0/65536;x'), 0)
   assert.equal(h.recs.length, 0)
   assert.equal(h.table.counters.heldMessages, 1)
-  assert.equal(h.table.counters.heldBytes, 1 + PIECE_OVERHEAD)
+  assert.equal(h.table.counters.heldBytes, 1 + PIECE_OVERHEAD + MSG_OVERHEAD)
   h.table.runTimers(10_000)
   assert.equal(h.recs.length, 1)
   assert.equal(h.recs[0]!.incomplete, true)
@@ -78,7 +78,7 @@ test('the cost of a fragment follows its own bytes: 2000 one-byte fragments of a
   const t0 = process.hrtime.bigint()
   for (let i = 0; i < 2000; i++) h.send(b(`6,0,1000,-,ncfrag=${i * 30}/65536;a`), 0)
   const ms = Number(process.hrtime.bigint() - t0) / 1e6
-  assert.equal(h.table.counters.heldBytes, 2000 * (1 + PIECE_OVERHEAD))
+  assert.equal(h.table.counters.heldBytes, 2000 * (1 + PIECE_OVERHEAD) + MSG_OVERHEAD)
   // rebuilding over all 65536 positions per fragment would be 131M steps; this is ~2000 × log.
   assert.ok(ms < 2000, `${ms} ms`)
   h.table.flushAll(1)
