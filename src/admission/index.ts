@@ -2,7 +2,7 @@
  * Admission control: which datagrams get parsed at all.
  *
  *   datagram ─► SourceFilter (allow/deny CIDR) ─► RateLimiter (per-source token bucket) ─► ncrx
- *                  │ denied / not_allowed           │ rate_limited (level 0 and panics exempt)
+ *                  │ denied / not_allowed           │ rate_limited, new_source_limited, emergency_limited
  *                  ▼ counted, never parsed          ▼ counted
  *
  * Both run per datagram, before parsing: on the main thread for the JS receive path (before
@@ -31,6 +31,10 @@ export interface RateLimitConfig {
   exemptMaxLevel: number
   /** Datagrams containing the kernel panic banner are never rate-limited. */
   exemptPanics: boolean
+  /** Exempt datagrams a source may send over its rate at once (then emergencyPerSec). */
+  emergencyBurst: number
+  /** Refill of the emergency allowance, per second. */
+  emergencyPerSec: number
 }
 
 export interface AdmissionConfig {
@@ -55,7 +59,11 @@ export const ADMISSION_DEFAULTS: Readonly<AdmissionConfig> = Object.freeze({
     burstDatagrams: 20_000,
     maxSources: 65_536,
     exemptMaxLevel: 0,
-    exemptPanics: true
+    exemptPanics: true,
+    // A real panic sends 3-5 exempt datagrams (test/fixtures/kernel): 256 passes any real one
+    // whole, while a source faking emergencies gets 256 and then 10/s.
+    emergencyBurst: 256,
+    emergencyPerSec: 10
   })
 })
 
@@ -129,6 +137,8 @@ export class Admission {
       denied: this.#deniedBefore + this.#filter.denied,
       notAllowed: this.#notAllowedBefore + this.#filter.notAllowed,
       rateLimited: this.#limiter.limited,
+      emergencyLimited: this.#limiter.emergencyLimited,
+      newSourceLimited: this.#limiter.newSourceLimited,
       exempted: this.#limiter.exempted,
       sourceEvictions: this.#limiter.evictions,
       sources: this.#limiter.sources
@@ -142,6 +152,8 @@ function limiterOptions (r: RateLimitConfig): ConstructorParameters<typeof RateL
     burst: r.burstDatagrams,
     maxSources: r.maxSources,
     exemptMaxLevel: r.exemptMaxLevel,
-    exemptPanics: r.exemptPanics
+    exemptPanics: r.exemptPanics,
+    emergencyBurst: r.emergencyBurst,
+    emergencyPerSec: r.emergencyPerSec
   }
 }

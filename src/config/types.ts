@@ -41,6 +41,8 @@ export interface NcrxConfig {
   maxHosts: number
   /** Bytes of held (reorder/fragment) data per host; beyond it the oldest is released early (counted). */
   maxHeldBytesPerHost: number
+  /** Held bytes of all hosts of one worker together (fragment pieces and bookkeeping counted); beyond it the least recently seen host's oldest held data is released early (`held_bytes_global`). */
+  maxHeldBytes: number
   /** Idle-host GC: every `intervalMs` forget hosts idle for more than `ageMs` (0 = off). */
   gcIntervalMs: number
   gcAgeMs: number

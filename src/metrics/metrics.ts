@@ -254,6 +254,8 @@ export class Metrics {
       emit('admission.denied', admission.denied, inc(this.#datagramsDropped, { stage: 'admission', reason: 'denied' }))
       emit('admission.notAllowed', admission.notAllowed, inc(this.#datagramsDropped, { stage: 'admission', reason: 'not_allowed' }))
       emit('admission.rateLimited', admission.rateLimited, inc(this.#datagramsDropped, { stage: 'admission', reason: 'rate_limited' }))
+      emit('admission.emergencyLimited', admission.emergencyLimited ?? 0, inc(this.#datagramsDropped, { stage: 'admission', reason: 'emergency_limited' }))
+      emit('admission.newSourceLimited', admission.newSourceLimited ?? 0, inc(this.#datagramsDropped, { stage: 'admission', reason: 'new_source_limited' }))
       emit('admission.exempted', admission.exempted, inc(this.#admissionExempted))
       emit('admission.evictions', admission.sourceEvictions, inc(this.#admissionEvictions))
     }

@@ -33,6 +33,10 @@ export interface AdmissionCounters {
   notAllowed: number
   /** Datagrams (or records) over their source's rate. */
   rateLimited: number
+  /** Emergency-level or panic datagrams over the source's separate emergency allowance. */
+  emergencyLimited?: number
+  /** Datagrams of sources new while the source table was evicting, refused by the shared newcomer bucket. */
+  newSourceLimited?: number
   /** Admitted over the rate because they were emergency-level or a panic. */
   exempted: number
   /** Sources evicted from the bounded rate-limit table. */

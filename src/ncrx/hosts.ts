@@ -160,6 +160,26 @@ export class HostTable {
     host.receive(h, buf, end, nowMono, nowReal, srcPort)
     const d = host.deadline()
     if (d !== host.due) this.#reschedule(host, d)
+    if (c.heldBytes > this.#cfg.maxHeldBytes) this.#enforceGlobal(nowMono)
+  }
+
+  /**
+   * Over the worker's byte budget: release the oldest held data first. The heap's top is the
+   * host whose oldest held item is due soonest, i.e. the one that has waited longest (deadlines
+   * are "first activity + fixed timeout"), so this evicts oldest first without walking all hosts.
+   */
+  #enforceGlobal (nowMono: number): void {
+    const heap = this.#heap
+    const budget = this.#cfg.maxHeldBytes
+    while (this.counters.heldBytes > budget) {
+      const top = heap[0]
+      if (top === undefined) break
+      if (!top.releaseOldest(nowMono, DropReason.heldBytesGlobal)) {
+        this.#reschedule(top, Infinity)
+        continue
+      }
+      this.#reschedule(top, top.deadline())
+    }
   }
 
   /** Monotonic ms at which runTimers must next be called, or Infinity when nothing is held (and GC is off or no host is tracked). */

@@ -31,6 +31,8 @@ import type { NcrxConfig } from '../config/types.js'
 import type { ParsedHeader } from './parse.js'
 import { copyBytes } from './decode.js'
 
+const EMPTY = Buffer.alloc(0)
+
 /** netconsd's parameters (spec §4.1) plus our memory bounds. */
 export const defaultNcrxConfig: Readonly<NcrxConfig> = Object.freeze({
   slots: 512,
@@ -41,8 +43,11 @@ export const defaultNcrxConfig: Readonly<NcrxConfig> = Object.freeze({
   oosTimeoutMs: 200,
   // netconsd stops at 8192; real 6.1 records (8192 before extras) plus userdata/sysdata exceed it.
   maxMessageBytes: 65536,
-  maxHosts: 100000,
+  // netconsd has no cap; ~0.7 KiB per idle host, so this bounds a spoofed-source flood to ~23 MiB per worker.
+  maxHosts: 32768,
   maxHeldBytesPerHost: 1024 * 1024,
+  // All hosts of one worker together: spoofed sources cannot multiply the per-host cap.
+  maxHeldBytes: 16 * 1024 * 1024,
   // netconsd's GC is off by default (`-g 0/0`); maxHosts bounds memory instead.
   gcIntervalMs: 0,
   gcAgeMs: 0
@@ -57,6 +62,8 @@ export const DropReason = {
   seqConflict: 'seq_conflict',
   /** A held message released (or a gap skipped) early because the host held more than maxHeldBytesPerHost. */
   heldBytesCap: 'held_bytes_cap',
+  /** A held message released (or a gap skipped) early because the worker held more than ncrx.maxHeldBytes over all hosts (oldest host first). */
+  heldBytesGlobal: 'held_bytes_global',
   /** More than OOS_MAX out-of-sequence messages held: the oldest was delivered early. */
   oosOverflow: 'oos_overflow',
   /** A host was evicted (least recently seen) because maxHosts was reached; its held messages were delivered first. */
@@ -138,34 +145,55 @@ export class HeldMsg {
   emg = false
   seqReset = false
   release: string | null = null
-  /** Escaped body bytes; for fragments a buffer of the declared total. */
+  /**
+   * Escaped body bytes. For fragments: empty until every byte arrived, then the whole record
+   * (assembled once). Until then the bytes live in `pieces`, so memory follows what arrived, not
+   * what a header claims (`ncfrag=0/65536` with one byte holds one byte, not 64 KiB).
+   */
   body: Buffer
+  /** The record's declared length: body.length for whole messages, the ncfrag total for fragments. */
+  total: number
   /** Bytes still missing (0 = complete). */
   missing = 0
-  /** One bit per body byte, set when that byte arrived; null for unfragmented messages. */
-  bits: Uint8Array | null = null
+  /** Arrived fragment ranges, sorted by offset, never overlapping; null for unfragmented messages. */
+  pieces: Piece[] | null = null
+  /** What this message counts in held bytes: its bytes plus PIECE_OVERHEAD per piece. */
+  cost: number
   srcPort = 0
   /** Wall-clock ms of the last datagram. */
   rxReal = 0
   /** Monotonic ms of the first datagram (OOS hold time is measured from it). */
   rxMono = 0
 
-  constructor (readonly seq: number, body: Buffer) {
+  constructor (readonly seq: number, body: Buffer, total = body.length) {
     this.body = body
+    this.total = total
+    this.cost = body.length + MSG_OVERHEAD
   }
 
-  /** The bytes that arrived, holes left out (for incomplete delivery). */
+  /** The bytes that arrived, holes left out (for incomplete delivery). Cost: the bytes held. */
   receivedBytes (): Buffer {
-    const bits = this.bits
-    if (bits === null || this.missing === 0) return this.body
-    const out = Buffer.allocUnsafe(this.body.length - this.missing)
-    let o = 0
-    for (let i = 0; i < this.body.length; i++) {
-      if ((bits[i >> 3]! & (1 << (i & 7))) !== 0) out[o++] = this.body[i]!
-    }
-    return out.subarray(0, o)
+    const pieces = this.pieces
+    if (pieces === null || this.missing === 0) return this.body
+    return Buffer.concat(pieces.map(p => p.buf))
   }
 }
+
+/** One arrived range of a fragmented message. */
+interface Piece { off: number, buf: Buffer }
+
+/**
+ * Held-bytes charge per fragment piece beyond its bytes (object, array slot, Buffer header), so a
+ * flood of 1-byte fragments is bounded by the byte caps like any other.
+ */
+export const PIECE_OVERHEAD = 64
+
+/**
+ * Held-bytes charge per held message beyond its bytes (the HeldMsg, its window slot and map
+ * entry: ~530 bytes measured with a one-byte fragment), so many tiny held messages from many
+ * spoofed hosts are bounded by ncrx.maxHeldBytes too.
+ */
+export const MSG_OVERHEAD = 512
 
 /** One reorder-window position: a message (maybe partial) or a gap (msg null). */
 interface Slot {
@@ -462,8 +490,8 @@ export abstract class Ncrx {
     if (h.fragTotal < 0) {
       m = new HeldMsg(h.seq, copyBytes(payload, h.bodyStart, h.bodyStart + bodyLen))
     } else {
-      m = new HeldMsg(h.seq, Buffer.alloc(h.fragTotal))
-      m.bits = new Uint8Array((h.fragTotal + 7) >> 3)
+      m = new HeldMsg(h.seq, EMPTY, h.fragTotal)
+      m.pieces = []
       m.missing = h.fragTotal
       this.#fill(m, h.fragOff, payload, h.bodyStart, end)
     }
@@ -479,29 +507,61 @@ export abstract class Ncrx {
     return m
   }
 
-  /** Copies fragment bytes into m where they are still missing. Returns how many were new. */
+  /**
+   * Copies fragment bytes src[start, end) at record offset `off` into m where they are still
+   * missing (bytes that already arrived win, as before). Returns how many were new. The cost is
+   * the fragment's own bytes plus a binary search over m's pieces; m.cost follows (the caller
+   * adjusts held bytes by the change).
+   */
   #fill (m: HeldMsg, off: number, src: Uint8Array, start: number, end: number): number {
-    const bits = m.bits!
-    const body = m.body
+    const pieces = m.pieces!
+    let lo = off
+    const hi = Math.min(off + (end - start), m.total)
+    // First piece that ends after lo.
+    let a = 0
+    let b = pieces.length
+    while (a < b) {
+      const mid = (a + b) >> 1
+      const p = pieces[mid]!
+      if (p.off + p.buf.length <= lo) a = mid + 1; else b = mid
+    }
+    let i = a
     let added = 0
-    for (let i = start, o = off; i < end; i++, o++) {
-      const b = 1 << (o & 7)
-      const w = o >> 3
-      if ((bits[w]! & b) === 0) {
-        bits[w]! |= b
-        body[o] = src[i]!
-        added++
+    let pieceDelta = 0
+    while (lo < hi) {
+      const p = pieces[i]
+      const gapEnd = p === undefined ? hi : Math.min(p.off, hi)
+      if (gapEnd > lo) {
+        pieces.splice(i, 0, { off: lo, buf: copyBytes(src, start + (lo - off), start + (gapEnd - off)) })
+        added += gapEnd - lo
+        pieceDelta++
+        i++
+        lo = gapEnd
       }
+      if (p === undefined || lo >= hi) break
+      // lo is inside (or at the start of) p: skip what is already there.
+      lo = Math.max(lo, p.off + p.buf.length)
+      i++
     }
     m.missing -= added
+    if (m.missing === 0) {
+      // Complete: one buffer (ranges are sorted and cover [0, total)), once.
+      m.body = pieces.length === 1 ? pieces[0]!.buf : Buffer.concat(pieces.map(p => p.buf), m.total)
+      m.pieces = null
+      m.cost = m.total + MSG_OVERHEAD
+    } else {
+      m.cost += added + pieceDelta * PIECE_OVERHEAD
+    }
     return added
   }
 
   /** A datagram for a seq that already has a (maybe partial) message. */
   #merge (m: HeldMsg, h: ParsedHeader, payload: Uint8Array, end: number, nowReal: number, srcPort: number): void {
     if (m.missing === 0) { this.#duplicate(); return }
-    if (h.fragTotal !== m.body.length) { this.counters.drops[DropReason.seqConflict]!++; this.dropped(DropReason.seqConflict, 1); return }
+    if (h.fragTotal !== m.total) { this.counters.drops[DropReason.seqConflict]!++; this.dropped(DropReason.seqConflict, 1); return }
+    const before = m.cost
     const added = this.#fill(m, h.fragOff, payload, h.bodyStart, end)
+    this.#recost(m.cost - before)
     if (added === 0) { this.#duplicate(); return }
     m.srcPort = srcPort
     m.rxReal = nowReal
@@ -513,8 +573,13 @@ export abstract class Ncrx {
     this.dropped('duplicate', 1)
   }
 
+  #recost (d: number): void {
+    this.heldBytes += d
+    this.counters.heldBytes += d
+  }
+
   #hold (m: HeldMsg): void {
-    const b = m.body.length
+    const b = m.cost
     this.heldBytes += b
     this.heldMessages++
     this.counters.heldBytes += b
@@ -522,7 +587,7 @@ export abstract class Ncrx {
   }
 
   #unhold (m: HeldMsg): void {
-    const b = m.body.length
+    const b = m.cost
     this.heldBytes -= b
     this.heldMessages--
     this.counters.heldBytes -= b
@@ -537,23 +602,34 @@ export abstract class Ncrx {
   #enforceCap (now: number): void {
     const cap = this.cfg.maxHeldBytesPerHost
     while (this.heldBytes > cap) {
-      if (this.tailSeq < this.headSeq) {
-        this.#retireTail(now)
-        this.counters.drops[DropReason.heldBytesCap]!++
-        this.dropped(DropReason.heldBytesCap, 1)
-        // Complete messages that were waiting behind it go out now too.
-        this.#retire(now, -Infinity)
-      } else if (this.#oos.length > 0) {
-        const m = this.#oos.shift()!
-        this.#unhold(m)
-        this.counters.drops[DropReason.heldBytesCap]!++
-        this.dropped(DropReason.heldBytesCap, 1)
-        this.#emitHeld(m, true, 0)
-      } else {
-        break
-      }
+      if (!this.releaseOldest(now, DropReason.heldBytesCap)) break
+    }
+  }
+
+  /**
+   * Releases this host's oldest held data (one window slot, or the oldest OOS message), counted
+   * as `reason`. False when nothing is held. Used by the per-host cap and by the worker's global
+   * byte budget (HostTable).
+   */
+  releaseOldest (now: number, reason: string): boolean {
+    let done = false
+    if (this.tailSeq < this.headSeq) {
+      this.#retireTail(now)
+      this.counters.drops[reason] = (this.counters.drops[reason] ?? 0) + 1
+      this.dropped(reason, 1)
+      // Complete messages that were waiting behind it go out now too.
+      this.#retire(now, -Infinity)
+      done = true
+    } else if (this.#oos.length > 0) {
+      const m = this.#oos.shift()!
+      this.#unhold(m)
+      this.counters.drops[reason] = (this.counters.drops[reason] ?? 0) + 1
+      this.dropped(reason, 1)
+      this.#emitHeld(m, true, 0)
+      done = true
     }
     if (this.tailSeq === this.headSeq) this.#slots = null
+    return done
   }
 
   // ── out of sequence and resets ───────────────────────────────────────────────────────────

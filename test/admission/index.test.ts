@@ -15,7 +15,7 @@ test('defaults: nobody denied, rate limiting on', () => {
     if (a.admitDatagram('::ffff:192.0.2.1', msg, 0, msg.length, 0) === 'ok') ok++
   }
   assert.equal(ok, ADMISSION_DEFAULTS.rateLimit.burstDatagrams)
-  assert.deepEqual(a.counters(), { denied: 0, notAllowed: 0, rateLimited: 10, exempted: 0, sourceEvictions: 0, sources: 1 })
+  assert.deepEqual(a.counters(), { denied: 0, notAllowed: 0, rateLimited: 10, emergencyLimited: 0, newSourceLimited: 0, exempted: 0, sourceEvictions: 0, sources: 1 })
 })
 
 test('admitDatagram: allow/deny first, then the rate limit with the level peeked from the header', () => {
@@ -31,7 +31,7 @@ test('admitDatagram: allow/deny first, then the rate limit with the level peeked
   assert.equal(a.admitDatagram('::ffff:10.0.0.1', info, 0, info.length, 0), 'rate_limited')
   assert.equal(a.admitDatagram('::ffff:10.0.0.1', emerg, 0, emerg.length, 0), 'ok')
   assert.equal(a.admitDatagram('::ffff:10.0.0.1', panic, 0, panic.length, 0), 'ok')
-  assert.deepEqual(a.counters(), { denied: 1, notAllowed: 1, rateLimited: 1, exempted: 2, sourceEvictions: 0, sources: 1 })
+  assert.deepEqual(a.counters(), { denied: 1, notAllowed: 1, rateLimited: 1, emergencyLimited: 0, newSourceLimited: 0, exempted: 2, sourceEvictions: 0, sources: 1 })
 })
 
 test('reconfigure: a bad list throws and changes nothing; counters survive the new filter', () => {

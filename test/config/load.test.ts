@@ -31,7 +31,7 @@ test('built-in default: netconsd defaults, one stdout sink, rule all → stdout,
   assert.deepEqual(c.workers, { count: 2, batchSize: 512 })
   assert.deepEqual(c.ncrx, {
     slots: 512, gapTimeoutMs: 200, retxStride: 256, oosThreshold: 19, oosWindowMs: 5000, oosTimeoutMs: 200,
-    maxMessageBytes: 65536, maxHosts: 100000, maxHeldBytesPerHost: 1024 * 1024, gcIntervalMs: 0, gcAgeMs: 0
+    maxMessageBytes: 65536, maxHosts: 32768, maxHeldBytesPerHost: 1024 * 1024, maxHeldBytes: 16 * 1024 * 1024, gcIntervalMs: 0, gcAgeMs: 0
   })
   assert.deepEqual(Object.keys(c.sinks), ['stdout'])
   assert.deepEqual(c.rules.map((r) => [r.id, r.to]), [['all', ['stdout']]])

@@ -17,7 +17,7 @@ test('types and schema name the same keys (a change to one without the other fai
   // Compile-time half: these literals must satisfy the types with every key present.
   const listen: Required<ListenConfig> = { address: '::', port: 1, listeners: 1, recvBufferBytes: 1, receivePath: 'auto' }
   const workers: Required<WorkersConfig> = { count: 1, batchSize: 1 }
-  const ncrx: Required<NcrxConfig> = { slots: 1, gapTimeoutMs: 1, retxStride: 1, oosThreshold: 1, oosWindowMs: 1, oosTimeoutMs: 1, maxMessageBytes: 1, maxHosts: 1, maxHeldBytesPerHost: 1, gcIntervalMs: 0, gcAgeMs: 0 }
+  const ncrx: Required<NcrxConfig> = { slots: 1, gapTimeoutMs: 1, retxStride: 1, oosThreshold: 1, oosWindowMs: 1, oosTimeoutMs: 1, maxMessageBytes: 1, maxHosts: 1, maxHeldBytesPerHost: 1, maxHeldBytes: 1, gcIntervalMs: 0, gcAgeMs: 0 }
   const reverseDns: Required<ReverseDnsConfig> = { enabled: false, timeoutMs: 1, cacheSize: 1, cacheTtlMs: 1, maxInFlight: 1, servers: [] }
   const top: Record<keyof Omit<Config, 'file' | 'dir' | 'moduleSinks'>, true> = {
     version: true, listen: true, workers: true, ncrx: true, hosts: true, sinks: true, include: true, rules: true, unmatched: true, modules: true, tests: true, log: true

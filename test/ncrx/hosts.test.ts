@@ -16,8 +16,9 @@ test('defaults are netconsd\'s (spec §4.1) plus our bounds', () => {
     oosWindowMs: 5000,
     oosTimeoutMs: 200,
     maxMessageBytes: 65536,
-    maxHosts: 100000,
+    maxHosts: 32768,
     maxHeldBytesPerHost: 1048576,
+    maxHeldBytes: 16777216,
     gcIntervalMs: 0,
     gcAgeMs: 0
   })
