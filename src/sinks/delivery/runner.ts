@@ -73,6 +73,8 @@ interface Waiter { target: number, resolve: () => void }
 
 /** No worker's share of maxQueueBytes is below this (a batch of large records must fit). */
 const MIN_QUEUE_BYTES_PER_WORKER = 1024 * 1024
+/** Estimated bytes per batch handed to the transport (besides maxBatchRecords). */
+export const MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 /**
  * What a queued record costs in memory, estimated without walking it deeply: the object and its
@@ -297,7 +299,7 @@ export class DeliveryRunner implements Sink {
 
   #shouldSend (): boolean {
     if (this.#queued === 0 || this.#deadlineHit) return false
-    return this.#queued >= this.options.maxBatchRecords || this.#flushDue || this.#waiters.length > 0 || this.#closing
+    return this.#queued >= this.options.maxBatchRecords || this.#heldBytes - this.#inFlightBytes >= MAX_BATCH_BYTES || this.#flushDue || this.#waiters.length > 0 || this.#closing
   }
 
   async #pump (): Promise<void> {
@@ -306,13 +308,21 @@ export class DeliveryRunner implements Sink {
     this.#clearTimer()
     try {
       while (this.#shouldSend()) {
-        const end = Math.min(this.#queue.length, this.#head + this.options.maxBatchRecords)
+        // A batch ends at maxBatchRecords or at MAX_BATCH_BYTES of records: 512 records of 60 kB
+        // would be one 30 MB request (and its encodings) per worker.
+        const lim = Math.min(this.#queue.length, this.#head + this.options.maxBatchRecords)
+        let end = this.#head
+        let batchBytes = 0
+        while (end < lim) {
+          const b = recordBytes(this.#queue[end]!)
+          if (end > this.#head && batchBytes + b > MAX_BATCH_BYTES) break
+          batchBytes += b
+          end++
+        }
         const batch = this.#queue.slice(this.#head, end)
         this.#head = end
         this.#compact()
         this.#inFlight = batch.length
-        let batchBytes = 0
-        for (let i = 0; i < batch.length; i++) batchBytes += recordBytes(batch[i]!)
         this.#inFlightBytes = batchBytes
         try {
           await this.#deliver(batch)
