@@ -61,6 +61,37 @@ export class SyslogEncoder {
     return b
   }
 
+  /**
+   * A batch of unframed messages (UDP datagrams) in one buffer, back to back, with their lengths:
+   * what one sendmmsg(2) sends.
+   */
+  messageBatch (batch: readonly NetconsRecord[]): { buf: Buffer, lens: Uint32Array } {
+    const lens = new Uint32Array(batch.length)
+    const parts = this.#parts
+    let total = 0
+    for (let i = 0; i < batch.length; i++) {
+      const rec = batch[i]!
+      const f = this.#fast.format(rec)
+      if (f === null || f.bomAt >= 0) {
+        const b = f === null ? this.#reference(rec) : this.message(rec)
+        parts[i] = b
+        lens[i] = b.length
+      } else {
+        parts[i] = f.s
+        lens[i] = f.bytes
+      }
+      total += lens[i]!
+    }
+    const buf = Buffer.allocUnsafe(total)
+    let off = 0
+    for (let i = 0; i < batch.length; i++) {
+      const p = parts[i]!
+      off += typeof p === 'string' ? buf.write(p, off) : p.copy(buf, off)
+    }
+    parts.length = 0
+    return { buf, lens }
+  }
+
   /** One framed message for a stream transport. */
   frame (rec: NetconsRecord): Buffer {
     return this.frameBatch([rec])
