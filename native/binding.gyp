@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "netconsd_recv",
-      "sources": ["recv.c"],
+      "sources": ["recv.c", "send.c"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
       "conditions": [
         ["OS != 'linux'", { "type": "none" }]

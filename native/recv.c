@@ -874,8 +874,11 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
   return ret;
 }
 
+void nc_register_send (napi_env env, napi_value exports); /* send.c */
+
 NAPI_MODULE_INIT () {
   napi_value fn, abi;
+  nc_register_send(env, exports);
   napi_create_function(env, "open", NAPI_AUTO_LENGTH, m_open, NULL, &fn);
   napi_set_named_property(env, exports, "open", fn);
   napi_create_uint32(env, NC_ABI, &abi);

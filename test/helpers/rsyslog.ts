@@ -45,6 +45,8 @@ export interface RsyslogOptions {
   tlsClientAuth?: boolean
   /** Keep control characters as received (default) instead of rsyslog's `#012` escaping. */
   escapeControlCharacters?: boolean
+  /** Global `maxMessageSize`; default 256k here, `null` leaves rsyslog's own default (8096 in 8.2302). */
+  maxMessageSize?: string | null
 }
 
 export interface TlsFiles {
@@ -129,7 +131,7 @@ export function makeTlsFiles (dir: string): TlsFiles {
 function configText (dir: string, o: RsyslogOptions, ports: { udp: number, tcp: number, tls: number }, tls: TlsFiles | null): string {
   const lines: string[] = []
   // processInternalMessages: otherwise rsyslogd hands its own messages to syslog(3), i.e. /dev/log.
-  const g = [`workDirectory="${dir}"`, 'processInternalMessages="on"', 'maxMessageSize="256k"', `parser.escapeControlCharactersOnReceive="${o.escapeControlCharacters === true ? 'on' : 'off'}"`]
+  const g = [`workDirectory="${dir}"`, 'processInternalMessages="on"', ...(o.maxMessageSize === null ? [] : [`maxMessageSize="${o.maxMessageSize ?? '256k'}"`]), `parser.escapeControlCharactersOnReceive="${o.escapeControlCharacters === true ? 'on' : 'off'}"`]
   if (tls !== null) {
     g.push('defaultNetstreamDriver="gtls"', `defaultNetstreamDriverCAFile="${tls.ca}"`,
       `defaultNetstreamDriverCertFile="${tls.serverCert}"`, `defaultNetstreamDriverKeyFile="${tls.serverKey}"`)

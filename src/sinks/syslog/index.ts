@@ -38,7 +38,7 @@ export interface SyslogSink extends Sink {
 
 export function createTransport (opts: ResolvedSyslogOptions, encoder: SyslogEncoder, ctx: SinkContext, writeTimeoutMs: number): UdpTransport | StreamTransport {
   const logger = ctx.logger.child({ sinkId: ctx.sinkId })
-  if (opts.protocol === 'udp') return new UdpTransport({ host: opts.host, port: opts.port }, encoder, logger)
+  if (opts.protocol === 'udp') return new UdpTransport({ host: opts.host, port: opts.port, writeTimeoutMs }, encoder, logger)
   return new StreamTransport({
     host: opts.host,
     port: opts.port,

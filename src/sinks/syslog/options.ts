@@ -72,12 +72,14 @@ export interface ResolvedSyslogOptions extends Rfc5424Options {
 
 /**
  * Default message limits: RFC 5426 §3.2 (UDP receivers SHOULD accept 2048 octets), RFC 3164
- * §4.1 (1024), and for TCP/TLS rsyslog's default `maxMessageSize` (8 KiB; RFC 5425 §4.3.1 says
- * receivers SHOULD accept 8192).
+ * §4.1 (1024), and for TCP/TLS 8096: rsyslog's built-in `maxMessageSize` (8.2302's glbl.c default,
+ * not 8192: a MSG-LEN of 8097 makes imtcp log "max msg size is 8096, truncating" and parse the rest
+ * of the frame as a second, bogus message). RFC 5425 §4.3.1's "SHOULD accept 8192" is not what
+ * the most common receiver does, so the sink stays under what it really accepts.
  */
 export function defaultMaxMessageBytes (protocol: SyslogProtocol, format: 'rfc5424' | 'rfc3164'): number {
   if (format === 'rfc3164') return 1024
-  return protocol === 'udp' ? 2048 : 8192
+  return protocol === 'udp' ? 2048 : 8096
 }
 
 function optionsError (sinkId: string, field: string, message: string, cause?: unknown): NetconsdError {

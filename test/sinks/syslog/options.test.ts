@@ -24,7 +24,7 @@ describe('syslog options', () => {
     const tcp = resolveSyslogOptions({ host: 'h', protocol: 'tcp' }, 's', '/')
     assert.equal(tcp.framing, 'octet-counting')
     assert.equal(tcp.multiline, 'keep')
-    assert.equal(tcp.maxMessageBytes, 8192)
+    assert.equal(tcp.maxMessageBytes, 8096)
     const old = resolveSyslogOptions({ host: 'h', protocol: 'tcp', format: 'rfc3164' }, 's', '/')
     assert.equal(old.framing, 'lf')
     assert.equal(old.maxMessageBytes, 1024)

@@ -5,6 +5,8 @@
  */
 import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createSyslogSink, type SyslogSink, type SyslogSinkOptions } from '../../../src/sinks/syslog/index.js'
 import type { DeliveryOptions } from '../../../src/sinks/delivery/index.js'
 import { rsyslogdPath, startRsyslog, type Rsyslog } from '../../helpers/rsyslog.js'
@@ -125,6 +127,27 @@ describe('syslog sink against a real rsyslogd', { skip: installed ? false : 'rsy
     const inc = msgs[20]!
     assert.equal(inc.msg, incident.text)
     assert.equal(inc.facility, 16)
+  })
+
+  it('TCP default maxMessageBytes fits rsyslog\'s own default maxMessageSize: a long record stays one message (issue 15 item 12)', async () => {
+    // No maxMessageSize in rsyslog's config: 8.2302's default applies. Above it, imtcp logs
+    // "max msg size is 8096, truncating" and parses the rest of the frame as a second message.
+    const r = await rsyslog({ tcp: true, maxMessageSize: null })
+    const s = sink({ host: '127.0.0.1', port: r.tcpPort, protocol: 'tcp' })
+    const long = makeTestRecord({ seq: 1, text: 'x'.repeat(7000) + ' host2 tail ' + 'y'.repeat(13_000) })
+    s.write(long)
+    s.write(makeTestRecord({ seq: 2, text: 'after the long one' }))
+    await s.flush()
+    const msgs = await r.waitFor(2)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const all = r.messages()
+    assert.equal(all.length, 2, JSON.stringify(all.map((m) => [m.hostname, m.msg.slice(0, 40)])))
+    assert.equal(msgs[0]!.hostname, all[1]!.hostname)
+    assert.ok(long.text.startsWith(all[0]!.msg) && all[0]!.msg.length > 7000, 'the long record arrives cut, as one message')
+    assert.equal(all[1]!.msg, 'after the long one')
+    assert.equal(s.stats().truncated, 1)
+    const internal = readFileSync(join(r.dir, 'internal.log'), 'utf8')
+    assert.doesNotMatch(internal, /truncating|oversize/)
   })
 
   it('TCP: rsyslog down at start, killed mid-stream, restarted: nothing lost within the queue bound', async () => {
