@@ -116,6 +116,7 @@ export class HttpClient {
       'content-type': contentType
     }
     if ((opts.compress ?? true) && this.#opts.compression === 'gzip') {
+      // zlib's async gzip runs on libuv's thread pool, not on this (worker) thread.
       payload = await gzip(body)
       headers['content-encoding'] = 'gzip'
     }

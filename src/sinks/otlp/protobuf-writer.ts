@@ -1,0 +1,130 @@
+/**
+ * A minimal protobuf writer for the OTLP encoder: one growable buffer reused across batches,
+ * varints, fixed64, length-delimited fields.
+ *
+ * Lengths of sub-messages are not computed in a first pass (that would walk every record twice):
+ * `begin()` reserves one byte for the length, which fits every message under 128 bytes (most
+ * KeyValues); `end()` shifts the message right in the rare case its length needs more bytes.
+ */
+const INITIAL_BYTES = 64 * 1024
+
+export class ProtobufWriter {
+  buf: Buffer = Buffer.allocUnsafe(INITIAL_BYTES)
+  pos = 0
+
+  reset (): void { this.pos = 0 }
+
+  ensure (n: number): void {
+    if (this.pos + n <= this.buf.length) return
+    let size = this.buf.length * 2
+    while (size < this.pos + n) size *= 2
+    const next = Buffer.allocUnsafe(size)
+    this.buf.copy(next, 0, 0, this.pos)
+    this.buf = next
+  }
+
+  /** Unsigned varint of a non-negative safe integer. */
+  varint (v: number): void {
+    this.ensure(10)
+    const b = this.buf
+    let p = this.pos
+    while (v > 0x7f) {
+      b[p++] = (v % 128) | 0x80
+      v = Math.floor(v / 128)
+    }
+    b[p++] = v
+    this.pos = p
+  }
+
+  /** int64 varint (two's complement for negatives, 10 bytes), any integral number in int64 range. */
+  int64 (v: number): void {
+    if (v >= 0 && v <= Number.MAX_SAFE_INTEGER) { this.varint(v); return }
+    let u = BigInt.asUintN(64, BigInt(v))
+    this.ensure(10)
+    while (u > 0x7fn) {
+      this.buf[this.pos++] = Number(u & 0x7fn) | 0x80
+      u >>= 7n
+    }
+    this.buf[this.pos++] = Number(u)
+  }
+
+  tag (field: number, wire: number): void {
+    // Every field number we use is < 16: the tag is one byte.
+    this.ensure(1)
+    this.buf[this.pos++] = (field << 3) | wire
+  }
+
+  fixed64 (lo: number, hi: number): void {
+    this.ensure(8)
+    this.buf.writeUInt32LE(lo >>> 0, this.pos)
+    this.buf.writeUInt32LE(hi >>> 0, this.pos + 4)
+    this.pos += 8
+  }
+
+  double (v: number): void {
+    this.ensure(8)
+    this.buf.writeDoubleLE(v, this.pos)
+    this.pos += 8
+  }
+
+  /** A string field: tag, length, UTF-8. */
+  string (field: number, s: string): void {
+    this.tag(field, 2)
+    // ASCII (the usual kernel text) fits a one-byte length when short: write in place.
+    const max = s.length * 3
+    this.ensure(max + 5)
+    if (max < 128) {
+      const n = this.buf.write(s, this.pos + 1, 'utf8')
+      this.buf[this.pos] = n
+      this.pos += 1 + n
+      return
+    }
+    const start = this.begin()
+    this.pos += this.buf.write(s, this.pos, 'utf8')
+    this.end(start)
+  }
+
+  bytes (field: number, b: Uint8Array): void {
+    this.tag(field, 2)
+    this.varint(b.length)
+    this.ensure(b.length)
+    this.buf.set(b, this.pos)
+    this.pos += b.length
+  }
+
+  raw (b: Uint8Array): void {
+    this.ensure(b.length)
+    this.buf.set(b, this.pos)
+    this.pos += b.length
+  }
+
+  /** Starts a length-delimited body (after its tag); returns the mark for `end`. */
+  begin (): number {
+    this.ensure(1)
+    return this.pos++
+  }
+
+  end (start: number): void {
+    const len = this.pos - start - 1
+    if (len < 128) { this.buf[start] = len; return }
+    let extra = 0
+    for (let v = len; v > 0x7f; v = Math.floor(v / 128)) extra++
+    this.ensure(extra)
+    this.buf.copyWithin(start + 1 + extra, start + 1, this.pos)
+    let p = start
+    let v = len
+    while (v > 0x7f) {
+      this.buf[p++] = (v % 128) | 0x80
+      v = Math.floor(v / 128)
+    }
+    this.buf[p] = v
+    this.pos += extra
+  }
+
+  /** A copy of what was written: the buffer is reused while the copy is in flight (and gzipped on the pool). */
+  finish (): Uint8Array {
+    const out = Buffer.allocUnsafeSlow(this.pos)
+    this.buf.copy(out, 0, 0, this.pos)
+    return out
+  }
+}
