@@ -91,7 +91,7 @@ export interface HostStats {
   resets: number
 }
 
-/** Occupancy of a sink's on-disk buffer (`src/buffer`). */
+/** Occupancy of a sink's on-disk buffer (`src/sinks/delivery/buffer`). */
 export interface BufferSnapshot {
   records: number
   bytes: number

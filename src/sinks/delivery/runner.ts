@@ -19,7 +19,7 @@
  * fills this sink's queue: `write` never waits, so ingest and other sinks carry on.
  */
 import { startAttempt, jitteredDelayMs, type Attempt } from './attempt.js'
-import type { BufferedStats } from '../../buffer/buffered-transport.js'
+import type { BufferedStats } from './buffer/buffered-transport.js'
 import type { NetconsRecord } from '../../types.js'
 import type { HealthResult, SendResult, Sink, SinkContext, SinkStats, Transport } from '../types.js'
 import { NetconsdError } from '../../errors.js'
@@ -165,7 +165,7 @@ export class DeliveryRunner implements Sink {
   stats (): DeliveryStats {
     const own = this.#ownStats()
     // With a disk buffer, "sent" by the runner only means "on disk": report the buffer's delivery.
-    // A disk-buffered transport (src/buffer) reports its own delivery: with it, the runner's
+    // A disk-buffered transport (src/sinks/delivery/buffer) reports its own delivery: with it, the runner's
     // "sent" only means "on disk".
     const t = this.#transport as Transport & { stats?: () => BufferedStats, [k: symbol]: unknown }
     if (t[Symbol.for('netconsd.diskBuffered')] === true && typeof t.stats === 'function') {
