@@ -4,7 +4,7 @@
  */
 import { relative } from 'node:path'
 import { loadConfig, formatConfigErrors } from './load.js'
-import { runCasesFile, formatCasesRun } from '../router/cases.js'
+import { runCasesFile, formatCasesRun } from './cases.js'
 import type { Config } from './types.js'
 import { createSink } from '../sinks/registry.js'
 import { probeOutputModule, resolveModulePath } from '../sinks/module/load.js'

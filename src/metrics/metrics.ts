@@ -20,7 +20,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
 import type { HostStats, SinkSnapshot, WorkerSnapshot } from './snapshot.js'
-import { LATENCY_BUCKETS_MS } from '../sinks/delivery/runner.js'
+import { LATENCY_BUCKETS_MS } from '../sinks/delivery/stats.js'
 import { readKernelUdpStats, type KernelUdpStats } from './proc-net.js'
 
 export type MetricsSource = number | 'main'

@@ -15,7 +15,7 @@
  *   enums, config ids), because every key becomes a Prometheus series.
  */
 import type { SinkStats } from '../sinks/types.js'
-import type { LatencySummary } from '../sinks/delivery/runner.js'
+import type { LatencySummary } from '../sinks/delivery/stats.js'
 
 /** Datagrams read from a socket (main thread on the JS path, a worker on the native path). */
 export interface IngestCounters {
@@ -95,7 +95,7 @@ export interface HostStats {
   resets: number
 }
 
-/** Occupancy of a sink's on-disk buffer (`src/buffer`). */
+/** Occupancy of a sink's on-disk buffer (`src/sinks/delivery/buffer`). */
 export interface BufferSnapshot {
   records: number
   bytes: number

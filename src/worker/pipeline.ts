@@ -33,7 +33,7 @@ import { createHostResolver } from '../config/hosts.js'
 import { IncidentDetector } from '../incidents/detector.js'
 import { resolveIncidentsConfig } from '../incidents/config.js'
 import { Admission, resolveAdmissionConfig } from '../admission/index.js'
-import { openSinkQueue, withDiskBuffer, defaultBufferDir, type SinkBufferConfig } from '../buffer/buffered-transport.js'
+import { openSinkQueue, withDiskBuffer, defaultBufferDir, type SinkBufferConfig } from '../sinks/delivery/buffer/buffered-transport.js'
 import type { AdmissionCounters, SinkSnapshot } from '../metrics/snapshot.js'
 
 export interface PipelineOptions {

@@ -19,7 +19,7 @@
  * fills this sink's queue: `write` never waits, so ingest and other sinks carry on.
  */
 import { startAttempt, jitteredDelayMs, type Attempt } from './attempt.js'
-import type { BufferedStats } from '../../buffer/buffered-transport.js'
+import { LATENCY_BUCKETS_MS, type BufferedStats, type DeliveryStats, type LatencySummary } from './stats.js'
 import type { NetconsRecord } from '../../types.js'
 import type { HealthResult, SendResult, Sink, SinkContext, SinkStats, Transport } from '../types.js'
 import { NetconsdError } from '../../errors.js'
@@ -33,41 +33,8 @@ export type { DeliveryOptions } from './options.js'
 export type DropReason = 'queue_full' | 'rejected' | 'retries_exhausted' | 'shutdown_deadline' | 'closed'
 export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'rejected', 'retries_exhausted', 'shutdown_deadline', 'closed']
 
-/** Upper bounds (ms) of the send-latency histogram buckets; cumulative like Prometheus' `le`. */
-export const LATENCY_BUCKETS_MS: readonly number[] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000]
-
-export interface LatencySummary {
-  /** Send attempts measured (every attempt, successful or not). */
-  count: number
-  sumMs: number
-  maxMs: number
-  /** Cumulative counts per `LATENCY_BUCKETS_MS` bound, then +Inf (equal to `count`). */
-  buckets: number[]
-}
-
-/**
- * All counts are in records unless named otherwise.
- * - `sent`: delivered (peer said ok).
- * - `failed`: given up on after reaching the peer side (`rejected` + `retries_exhausted`); also in `dropped`.
- * - `retried`: records re-sent (a batch of 100 retried twice adds 200).
- * - `dropped`: every lost record by reason, the complete loss count.
- * - `queueDepth`: queued plus in flight.
- */
-export interface DeliveryStats extends SinkStats {
-  /** Batches handed to the transport (first attempts only). */
-  batches: number
-  /** Records in the batch being sent now (part of `queueDepth`). */
-  inFlight: number
-  maxQueueRecords: number
-  /** Estimated bytes of the records held, and this instance's bound (its worker's share of maxQueueBytes). */
-  queuedBytes: number
-  maxQueueBytes: number
-  latencyMs: LatencySummary
-  /** Last delivery error message, for `status` output; null after a success. */
-  lastError: string | null
-  /** Disk buffer fill, when the sink has one. */
-  buffer?: BufferedStats['buffer']
-}
+export { LATENCY_BUCKETS_MS } from './stats.js'
+export type { LatencySummary, DeliveryStats, BufferedStats } from './stats.js'
 
 interface Waiter { target: number, resolve: () => void }
 
@@ -202,7 +169,7 @@ export class DeliveryRunner implements Sink {
   stats (): DeliveryStats {
     const own = this.#ownStats()
     // With a disk buffer, "sent" by the runner only means "on disk": report the buffer's delivery.
-    // A disk-buffered transport (src/buffer) reports its own delivery: with it, the runner's
+    // A disk-buffered transport (src/sinks/delivery/buffer) reports its own delivery: with it, the runner's
     // "sent" only means "on disk".
     const t = this.#transport as Transport & { stats?: () => BufferedStats, [k: symbol]: unknown }
     if (t[Symbol.for('netconsd.diskBuffered')] === true && typeof t.stats === 'function') {

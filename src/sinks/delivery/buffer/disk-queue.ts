@@ -26,7 +26,7 @@
 import { open, readdir, readFile, rename, rm, mkdir, writeFile, type FileHandle } from 'node:fs/promises'
 import { crc32 } from 'node:zlib'
 import { join } from 'node:path'
-import { NetconsdError } from '../errors.js'
+import { NetconsdError } from '../../../errors.js'
 
 export type WhenFull = 'block' | 'dropNewest' | 'dropOldest'
 export type FsyncPolicy = 'always' | 'interval' | 'never'

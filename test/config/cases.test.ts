@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs'
 import { mkdtemp, writeFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { runCasesFile, formatCasesRun } from '../../src/router/cases.js'
+import { runCasesFile, formatCasesRun } from '../../src/config/cases.js'
 import { fixturesDir, repoRoot } from '../helpers/paths.js'
 
 const files = [

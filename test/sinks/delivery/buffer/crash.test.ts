@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { DiskQueue } from '../../src/buffer/disk-queue.js'
+import { DiskQueue } from '../../../../src/sinks/delivery/buffer/disk-queue.js'
 
 const child = fileURLToPath(new URL('./crash-writer.js', import.meta.url))
 

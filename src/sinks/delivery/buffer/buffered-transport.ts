@@ -21,13 +21,13 @@
  */
 import type { Logger } from 'pino'
 import { join, resolve } from 'node:path'
-import type { NetconsRecord } from '../types.js'
-import type { HealthResult, SendResult, Transport } from '../sinks/types.js'
-import type { SinkSnapshot } from '../metrics/snapshot.js'
-import { LATENCY_BUCKETS_MS, type DeliveryStats, type LatencySummary } from '../sinks/delivery/runner.js'
-import { NetconsdError } from '../errors.js'
-import { startAttempt, jitteredDelayMs, type Attempt } from '../sinks/delivery/attempt.js'
-import { RateLimitedLog } from '../log.js'
+import type { NetconsRecord } from '../../../types.js'
+import type { HealthResult, SendResult, Transport } from '../../types.js'
+import type { SinkSnapshot } from '../../../metrics/snapshot.js'
+import { LATENCY_BUCKETS_MS, type BufferedStats, type DeliveryStats, type LatencySummary } from '../stats.js'
+import { NetconsdError } from '../../../errors.js'
+import { startAttempt, jitteredDelayMs, type Attempt } from '../attempt.js'
+import { RateLimitedLog } from '../../../log.js'
 import { DiskQueue, type DiskQueueOptions } from './disk-queue.js'
 import { decodeRecord, encodeRecord } from './codec.js'
 
@@ -45,19 +45,7 @@ export interface DiskBufferOptions {
   logger?: Logger
 }
 
-export interface BufferedStats {
-  /** Records the peer accepted (delivered from the buffer). */
-  sent: number
-  /** Records the peer refused for good (`rejected`). */
-  failed: number
-  /** Records re-sent after a retryable failure. */
-  retried: number
-  /** Records lost in or at the buffer, by reason. */
-  dropped: Record<string, number>
-  buffer: { records: number, bytes: number, maxBytes: number }
-  latencyMs: LatencySummary
-  lastError: string | null
-}
+export type { BufferedStats } from '../stats.js'
 
 const kDiskBuffered: unique symbol = Symbol.for('netconsd.diskBuffered') as typeof kDiskBuffered
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm, readdir, readFile, writeFile, stat, truncate, open } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DiskQueue } from '../../src/buffer/disk-queue.js'
+import { DiskQueue } from '../../../../src/sinks/delivery/buffer/disk-queue.js'
 
 async function tmp (t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'netconsd-dq-'))

@@ -12,19 +12,19 @@
  */
 import { dirname, resolve, basename, join, relative } from 'node:path'
 import { existsSync } from 'node:fs'
-import type { Config } from '../config/types.js'
+import type { Config } from './types.js'
 import type { NetconsRecord } from '../types.js'
 import { NetconsdError } from '../errors.js'
-import { loadConfig, readJson5 } from '../config/load.js'
-import type { ConfigIssue } from '../config/load.js'
-import { validatorFor, validateWith } from '../config/validate.js'
-import { createHostResolver } from '../config/hosts.js'
-import { addressWords } from '../config/address.js'
+import { loadConfig, readJson5 } from './load.js'
+import type { ConfigIssue } from './load.js'
+import { validatorFor, validateWith } from './validate.js'
+import { createHostResolver } from './hosts.js'
+import { addressWords } from './address.js'
 import { formatAddress } from '../ingest/batch.js'
 import { HostTable } from '../ncrx/hosts.js'
-import { compileRouter, UNMATCHED } from './router.js'
-import type { RouteTrace } from './router.js'
-import { FACILITIES, LEVELS } from './match.js'
+import { compileRouter, UNMATCHED } from '../router/router.js'
+import type { RouteTrace } from '../router/router.js'
+import { FACILITIES, LEVELS } from '../router/match.js'
 import { pino } from 'pino'
 
 export interface CaseInput {
@@ -125,7 +125,7 @@ async function contextConfig (file: string, cf: CasesFile, fallback: Config | un
   if (sinkIds === undefined) {
     // Stand-ins for every sink the packs (and `unmatched`) name.
     const ids = new Set<string>(cf.unmatched ?? [])
-    const { expandGlob } = await import('../config/glob.js')
+    const { expandGlob } = await import('./glob.js')
     for (const pattern of include) {
       for (const f of (await expandGlob(pattern, dir)).files) {
         try {

@@ -4,7 +4,7 @@
  * new optional fields between daemon versions (a record written by the old version is read by
  * the new one after an upgrade restart). `v` is the format version.
  */
-import type { NetconsRecord } from '../types.js'
+import type { NetconsRecord } from '../../../types.js'
 
 const VERSION = 1
 

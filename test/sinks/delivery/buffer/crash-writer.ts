@@ -2,7 +2,7 @@
 // and now and then reads and acks a prefix, printing progress lines after each durable step:
 //   A <last accepted record number>     K <last acked record number>
 // The parent kills it with SIGKILL at a random moment.
-import { DiskQueue } from '../../src/buffer/disk-queue.js'
+import { DiskQueue } from '../../../../src/sinks/delivery/buffer/disk-queue.js'
 
 const dir = process.argv[2]!
 const fsync = (process.argv[3] ?? 'interval') as 'always' | 'interval' | 'never'
