@@ -13,7 +13,7 @@
  */
 import { writeSync } from 'node:fs'
 import type { NetconsRecord } from '../types.js'
-import { escapedText, kernelEscape } from '../ncrx/escape.js'
+import { escapedText, kernelEscape } from '../sinks/module/escape.js'
 
 /**
  * One line, as a latin1 string (one char per byte: write it with `Buffer.from(line, 'latin1')`), so

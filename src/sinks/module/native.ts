@@ -27,9 +27,9 @@ import { fileURLToPath } from 'node:url'
 import type { NetconsRecord } from '../../types.js'
 import type { HealthResult, Sink, SinkContext, SinkStats } from '../types.js'
 import { NetconsdError } from '../../errors.js'
-import { parseAddress } from '../../ingest/batch.js'
+import { addressWords } from '../../config/address.js'
 import { RateLimitedLog } from '../../log.js'
-import { wireBody } from '../../ncrx/escape.js'
+import { wireBody } from './escape.js'
 
 /** The addon's interface (native/cmod.c). */
 interface CmodAddon {
@@ -125,7 +125,8 @@ function addressBytes (src: string): Uint8Array {
   let b = addrCache.get(src)
   if (b === undefined) {
     b = new Uint8Array(16)
-    if (!parseAddress(src, b, 0)) b.fill(0)
+    const w = addressWords(src)
+    if (w !== null) for (let i = 0; i < 4; i++) { b[4 * i] = w[i]! >>> 24; b[4 * i + 1] = (w[i]! >>> 16) & 0xff; b[4 * i + 2] = (w[i]! >>> 8) & 0xff; b[4 * i + 3] = w[i]! & 0xff }
     if (addrCache.size >= 65536) addrCache.clear()
     addrCache.set(src, b)
   }

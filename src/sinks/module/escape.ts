@@ -6,7 +6,7 @@
  * `\n` ends the text. ncrx unescapes for `text`/`raw`; C modules and netconsd's printer format
  * want the escaped bytes back.
  */
-import type { NetconsRecord } from '../types.js'
+import type { NetconsRecord } from '../../types.js'
 
 const HEX = '0123456789abcdef'
 
