@@ -20,7 +20,7 @@ export interface OutputModule {
   exit?: () => unknown
   /** Optional: receives every record routed to the module, incidents and events included. */
   record?: (rec: NetconsRecord) => unknown
-  /** Optional export `wantsWireBody = true`: records carry `wire`, the kernel's escaped body (see src/ncrx/escape.ts). */
+  /** Optional export `wantsWireBody = true`: records carry `wire`, the kernel's escaped body (see src/sinks/module/escape.ts). */
   wantsWireBody?: boolean
 }
 
