@@ -73,7 +73,7 @@ test('the JSON byte encoder gives formatJsonLine\'s bytes for arbitrary records'
     assert.ok(end - at <= maxLineBytes(r))
     assert.equal(buf.toString('utf8', at, end), ref)
   }), { numRuns: 3000 })
-  assert.ok(fast > 300, `the fast path was taken (${fast})`)
+  assert.ok(fast > 100, `the fast path was taken (${fast})`)
 })
 
 test('plain kernel lines take the fast path; lines with control characters fall back to the reference', () => {
