@@ -3,9 +3,12 @@
  *
  *   web-1.log                              the live file
  *   web-1.log.20240101T000000Z.gz          rotated at that UTC time, then gzipped
- *   web-1.log.20240101T000000Z-1.gz        a second rotation within the same second
+ *   web-1.log.20240101T000000Z_0001.gz     a second rotation within the same second
  *
- * The stamp is the rotation time, so names sort chronologically and retention by count
+ * The stamp is the rotation time and the same-second counter is zero-padded after a `_`, which
+ * sorts after the `.` of the first rotation's name: names sort chronologically in byte order,
+ * so `ls`, `zcat web-1.log.*` and other C-locale globs see them oldest first (the `-N` suffix
+ * of earlier versions sorted before the bare name; it is still read). Retention by count
  * (`maxFiles`) and by age (`maxAgeDays`) can work from names alone. A rotated file that is not
  * compressed yet (the daemon stopped mid-way) is picked up by the next sweep; a leftover
  * `.gz.tmp` is removed. Only the sink instance that owns a file (one writer per file, see
@@ -17,7 +20,7 @@ import { createGzip } from 'node:zlib'
 import { basename, dirname, join } from 'node:path'
 import type { FileSystem } from './fs.js'
 
-const STAMP_RE = /^(\d{8}T\d{6}Z)(?:-(\d+))?(\.gz)?$/
+const STAMP_RE = /^(\d{8}T\d{6}Z)(?:[-_](\d+))?(\.gz)?$/
 
 export function stamp (ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z')
@@ -71,7 +74,7 @@ export async function rotateFile (fs: FileSystem, live: string, now: number): Pr
   const sameSecond = (await listRotated(fs, live)).files.filter((f) => f.stampMs === stampToMs(s))
   let n = sameSecond.length === 0 ? 0 : Math.max(...sameSecond.map((f) => f.n)) + 1
   for (;; n++) {
-    const target = n === 0 ? `${live}.${s}` : `${live}.${s}-${n}`
+    const target = n === 0 ? `${live}.${s}` : `${live}.${s}_${String(n).padStart(4, '0')}`
     // Never overwrite an earlier rotation (or its compressed form).
     if (await fs.exists(target) || await fs.exists(target + '.gz')) continue
     await fs.rename(live, target)

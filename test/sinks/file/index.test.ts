@@ -116,7 +116,7 @@ describe('file sink', () => {
     const names = readdirSync(dir).sort()
     const rotated = names.filter((n) => n.startsWith('h.log.'))
     assert.ok(rotated.length === 3, names.join(','))
-    assert.ok(rotated.every((n) => /^h\.log\.\d{8}T\d{6}Z(-\d+)?\.gz$/.test(n)))
+    assert.ok(rotated.every((n) => /^h\.log\.\d{8}T\d{6}Z(_\d{4})?\.gz$/.test(n)))
     assert.ok(readFileSync(join(dir, 'h.log')).length <= 2000)
     const st = s.stats()
     assert.ok(st.rotations >= 10)

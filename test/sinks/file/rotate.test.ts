@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, unlinkSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -23,13 +23,19 @@ describe('file rotation helpers', () => {
     writeFileSync(live, 'b\n')
     const r2 = await rotateFile(nodeFs, live, t)
     assert.equal(r1, `${live}.20240101T000000Z`)
-    assert.equal(r2, `${live}.20240101T000000Z-1`)
+    assert.equal(r2, `${live}.20240101T000000Z_0001`)
+    for (let i = 0; i < 10; i++) { writeFileSync(live, `${i}\n`); await rotateFile(nodeFs, live, t) }
+    // Byte order of the names (ls, shell globs in the C locale) is rotation order.
+    const byName = (await listRotated(nodeFs, live)).files.map((f) => f.path).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    assert.deepEqual(byName.map((p) => readFileSync(p, 'utf8')), ['a\n', 'b\n', ...Array.from({ length: 10 }, (_, i) => `${i}\n`)])
+    for (const p of byName.slice(2)) unlinkSync(p)
     writeFileSync(join(dir, 'h.log.20231231T000000Z.gz'), '')
+    writeFileSync(join(dir, 'h.log.20231231T235959Z-3'), '') // an earlier version's suffix
     writeFileSync(join(dir, 'h.log.notastamp'), '')
     writeFileSync(join(dir, 'h.log.20240101T000000Z.gz.tmp'), '')
     writeFileSync(join(dir, 'other.log.20220101T000000Z'), '')
     const { files, tmp } = await listRotated(nodeFs, live)
-    assert.deepEqual(files.map((f) => f.path.slice(dir.length + 1)), ['h.log.20231231T000000Z.gz', 'h.log.20240101T000000Z', 'h.log.20240101T000000Z-1'])
+    assert.deepEqual(files.map((f) => f.path.slice(dir.length + 1)), ['h.log.20231231T000000Z.gz', 'h.log.20231231T235959Z-3', 'h.log.20240101T000000Z', 'h.log.20240101T000000Z_0001'])
     assert.deepEqual(tmp.map((p) => p.slice(dir.length + 1)), ['h.log.20240101T000000Z.gz.tmp'])
   })
 
