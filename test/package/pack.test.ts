@@ -23,6 +23,10 @@ test('the tarball: no build leftovers, maps resolve, LICENSE and linked docs are
   const set = new Set(files)
   assert.deepEqual(files.filter((f) => f.startsWith('native/build') || f.endsWith('.node') || f.endsWith('.o') || /(^|\/)Makefile$/.test(f)), [])
   assert.ok(set.has('LICENSE'))
+  // What `npm install` compiles (every source of every addon target) and the C module header.
+  const gyp = JSON.parse(readFileSync(join(repoRoot, 'native/binding.gyp'), 'utf8')) as { targets: Array<{ sources: string[] }> }
+  for (const src of gyp.targets.flatMap((t) => t.sources)) assert.ok(set.has(`native/${src}`), `binding.gyp compiles native/${src}, not packed`)
+  assert.ok(set.has('native/netconsd-module.h'), 'the C module API header is packed')
   assert.match(readFileSync(join(repoRoot, 'LICENSE'), 'utf8'), /MIT License/)
   assert.ok(set.has('dist/src/index.js') && set.has('dist/src/index.d.ts'), 'the library entry is packed')
   for (const f of files.filter((p) => p.endsWith('.js.map'))) {
