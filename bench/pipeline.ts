@@ -15,6 +15,7 @@
 //             until the sink has delivered (or counted as dropped) every record routed to it; the
 //             peer's CPU is not included. Prints each sink's total and what it adds to `none`.
 // Prints the best, first-quartile and median µs per message over ROUNDS rounds (env, default 40;
+// `sinks` also prints the median wall-clock µs per message: a sink waiting on its peer shows there)
 // 12 for `sinks`): on a shared machine the best round is the closest to the code's own cost.
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -124,7 +125,7 @@ async function benchSinks (list: string): Promise<void> {
   const kinds = ['none', ...list.split(',').filter((k) => k !== '' && k !== 'none')]
   const peers = await startPeersProcess()
   const dir = mkdtempSync(join(tmpdir(), 'ncpipe-sinks-'))
-  const results: Array<{ kind: string, best: number, q1: number, median: number, dropped: number }> = []
+  const results: Array<{ kind: string, best: number, q1: number, median: number, wall: number, dropped: number }> = []
   try {
     for (const kind of kinds) {
       const sc = sinkConfig(kind, dir, peers)
@@ -141,8 +142,10 @@ async function benchSinks (list: string): Promise<void> {
         return { done: st.sent + dropped >= snap.routed, dropped }
       }
       const us: number[] = []
+      const wall: number[] = []
       for (const batches of rounds) {
         const c0 = process.cpuUsage()
+        const w0 = performance.now()
         for (const b of batches) {
           p.receiveBatch(b)
           await new Promise(setImmediate)
@@ -157,14 +160,16 @@ async function benchSinks (list: string): Promise<void> {
         }
         const c = process.cpuUsage(c0)
         us.push((c.user + c.system) / (N * batches.length))
+        wall.push((performance.now() - w0) * 1000 / (N * batches.length))
       }
       const dropped = settled().dropped
       await p.shutdown()
       us.sort((a, b) => a - b)
-      results.push({ kind, best: us[0]!, q1: us[Math.floor(us.length / 4)]!, median: us[Math.floor(us.length / 2)]!, dropped })
+      wall.sort((a, b) => a - b)
+      results.push({ kind, best: us[0]!, q1: us[Math.floor(us.length / 4)]!, median: us[Math.floor(us.length / 2)]!, wall: wall[Math.floor(wall.length / 2)]!, dropped })
       const r = results[results.length - 1]!
       const base = results[0]!
-      console.log(`${kind.padEnd(14)} best ${r.best.toFixed(2)} µs CPU/msg, q1 ${r.q1.toFixed(2)}, median ${r.median.toFixed(2)}${kind === 'none' ? ' (pipeline, no sink)' : `  (+${(r.best - base.best).toFixed(2)} over none)`}${dropped > 0 ? `  DROPPED ${dropped}` : ''}`)
+      console.log(`${kind.padEnd(14)} best ${r.best.toFixed(2)} µs CPU/msg, q1 ${r.q1.toFixed(2)}, median ${r.median.toFixed(2)}, wall median ${r.wall.toFixed(2)} µs/msg${kind === 'none' ? ' (pipeline, no sink)' : `  (+${(r.best - base.best).toFixed(2)} over none)`}${dropped > 0 ? `  DROPPED ${dropped}` : ''}`)
     }
     const counts = await peers.counts()
     console.log(`(${ROUNDS} rounds of ${PER_ROUND * N} messages per sink; peers received tcp ${counts.tcp}, http ${counts.http}, udp ${counts.udp})`)

@@ -83,19 +83,44 @@ describe('overload: a flood against a slow sink', () => {
   }
 })
 
-test('Pipeline.pressure is how full the fullest delivering sink\'s queue is', async () => {
+// Every queueing log sink pushes back through the pipeline: a sink type that forgot to expose
+// pressure() let the worker read on while its queue overflowed (syslog did, until this test).
+const pressureSinks: Record<string, Record<string, unknown>> = {
+  otlp: { type: 'otlp', url: 'http://127.0.0.1:9/v1/logs' },
+  syslogTcp: { type: 'syslog', host: '127.0.0.1', port: 9, protocol: 'tcp' },
+  syslogUdp: { type: 'syslog', host: '127.0.0.1', port: 9, protocol: 'udp' }
+}
+for (const [name, sinkOptions] of Object.entries(pressureSinks)) {
+  test(`Pipeline.pressure is how full the fullest delivering sink's queue is (${name})`, async () => {
+    const config = await loadConfig({
+      env: process.env,
+      source: { name: '<p>', dir: repoRoot, value: { version: 1, sinks: { o: { ...sinkOptions, maxQueueRecords: 10, flushIntervalMs: 60_000, maxBatchRecords: 100 } }, rules: [{ id: 'all', to: ['o'] }] } }
+    }) as Config
+    const p = new Pipeline({ config, thread: 0, workerCount: 1, logger: pino({ level: 'silent' }) })
+    await p.start()
+    try {
+      assert.equal(p.pressure(), 0)
+      for (let i = 0; i < 8; i++) p.receive('::ffff:127.0.0.1', 6666, Buffer.from(`6,${i},0,-;m${i}\n`))
+      const depth = p.snapshot().sinks.o!.queueDepth
+      assert.ok(depth >= 8)
+      assert.ok(Math.abs(p.pressure() - depth / 10) < 1e-9, `${depth} of 10 queued: ${p.pressure()}`)
+    } finally {
+      await p.shutdown(10)
+    }
+  })
+}
+
+test('a webhook never pushes back on ingest: its full queue drops its own records, counted', async () => {
   const config = await loadConfig({
     env: process.env,
-    source: { name: '<p>', dir: repoRoot, value: { version: 1, sinks: { o: { type: 'otlp', url: 'http://127.0.0.1:9/v1/logs', maxQueueRecords: 10, flushIntervalMs: 60_000, maxBatchRecords: 100 } }, rules: [{ id: 'all', to: ['o'] }] } }
+    source: { name: '<p>', dir: repoRoot, value: { version: 1, sinks: { w: { type: 'webhook', url: 'http://127.0.0.1:9/hook', maxQueueRecords: 4, flushIntervalMs: 60_000, maxBatchRecords: 100 } }, rules: [{ id: 'all', to: ['w'] }] } }
   }) as Config
   const p = new Pipeline({ config, thread: 0, workerCount: 1, logger: pino({ level: 'silent' }) })
   await p.start()
   try {
-    assert.equal(p.pressure(), 0)
     for (let i = 0; i < 8; i++) p.receive('::ffff:127.0.0.1', 6666, Buffer.from(`6,${i},0,-;m${i}\n`))
-    const depth = p.snapshot().sinks.o!.queueDepth
-    assert.ok(depth >= 8)
-    assert.ok(Math.abs(p.pressure() - depth / 10) < 1e-9, `${depth} of 10 queued: ${p.pressure()}`)
+    assert.equal(p.pressure(), 0)
+    assert.ok((p.snapshot().sinks.w!.dropped.queue_full ?? 0) >= 4, 'the webhook dropped from its own full queue')
   } finally {
     await p.shutdown(10)
   }

@@ -61,6 +61,9 @@ export const createSyslogSink: SinkFactory<SyslogSinkOptions & DeliveryOptions> 
   return {
     options: opts,
     write: (record) => { runner.write(record) },
+    // Without it the worker never paused reading for a slow syslog peer: the queue filled within
+    // one receive wakeup and the excess was parsed only to be dropped (`queue_full`).
+    pressure: () => runner.pressure(),
     flush: async () => { await runner.flush() },
     close: async (deadlineMs) => { await runner.close(deadlineMs) },
     health: async () => await runner.health(),

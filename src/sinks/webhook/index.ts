@@ -175,6 +175,13 @@ export class WebhookSink implements Sink {
     this.runner.write(record)
   }
 
+  /**
+   * A webhook never slows ingest: it carries pages and alerts picked out by rules, a side channel
+   * beside the log sinks. A webhook peer that cannot keep up fills this sink's own queue and drops
+   * there (`queue_full`, counted), while the log sinks keep their full rate.
+   */
+  pressure (): number { return 0 }
+
   flush (): Promise<void> { return this.runner.flush() }
   close (deadlineMs?: number): Promise<void> { return this.runner.close(deadlineMs) }
   health (): Promise<HealthResult> { return this.runner.health() }
