@@ -15,8 +15,8 @@
 //             until the sink has delivered (or counted as dropped) every record routed to it; the
 //             peer's CPU is not included. Prints each sink's total and what it adds to `none`.
 // Prints the best, first-quartile and median µs per message over ROUNDS rounds (env, default 40;
-// `sinks` also prints the median wall-clock µs per message: a sink waiting on its peer shows there)
 // 12 for `sinks`): on a shared machine the best round is the closest to the code's own cost.
+// `sinks` also prints the median wall-clock µs per message: a sink waiting on its peer shows there.
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
