@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import dgram from 'node:dgram'
 import http from 'node:http'
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs'
+import { mkdtempSync, openSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -57,8 +57,11 @@ async function startDaemon (sinks: string, rateLimit: string): Promise<Daemon> {
     sinks: { legit: { type: 'file', path: '${join(dir, 'legit.log')}' }, ${sinks} },
     rules: [ { id: 'legit', match: { host: '${LEGIT}' }, to: ['legit'] }${sinks === '' ? '' : ", { id: 'rest', to: ['peer'] }"} ],
     admission: { rateLimit: { ${rateLimit} } } }\n`)
-  const proc = spawn(process.execPath, [join(root, 'dist', 'src', 'cli.js'), '-c', cfg, '-w', '2', '-u', String(udp), '-a', '127.0.0.1'],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NETCONSD_LOG_LEVEL: 'warn' } })
+  // ATTACK_NODE_ARGS: node flags for the daemon (e.g. --trace-gc, with ATTACK_DAEMON_STDOUT).
+  const nodeArgs = (process.env.ATTACK_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  const proc = spawn(process.execPath, [...nodeArgs, join(root, 'dist', 'src', 'cli.js'), '-c', cfg, '-w', '2', '-u', String(udp), '-a', '127.0.0.1'],
+    // ATTACK_DAEMON_STDOUT=FILE keeps the daemon's stdout (e.g. NODE_OPTIONS=--trace-gc: heap per thread).
+    { stdio: ['ignore', process.env.ATTACK_DAEMON_STDOUT !== undefined ? openSync(process.env.ATTACK_DAEMON_STDOUT, 'w') : 'ignore', 'pipe'], env: { ...process.env, NETCONSD_LOG_LEVEL: 'warn' } })
   let err = ''
   proc.stderr!.on('data', (d: Buffer) => { if (err.length < 65536) err += d.toString() })
   const t0 = Date.now()

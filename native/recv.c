@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,6 +101,9 @@ struct nc_sock {
   double batches;
   double truncated;
   double truncated_max_bytes;
+  double slot_trims;  /* madvise(MADV_DONTNEED) calls that gave large datagrams' slot pages back */
+  uint32_t prev_r;    /* datagrams the previous recvmmsg wrote (their msg_len is still in msgs) */
+  uint32_t page;      /* page size */
   double read_errors;
   int last_errno;
 };
@@ -170,8 +174,38 @@ static double now_ms (void) {
 /* One recvmmsg into the slots. Returns the number of datagrams handed to JS (truncated ones are
  * counted and skipped), or -1 when nothing was read. *raw gets what the kernel returned, so the
  * caller can tell a short batch (queue drained) from a full one. */
+/* Slot pages past this many bytes are given back to the kernel once JS is done with a batch. */
+#define NC_TRIM_AT 8192u
+
+/*
+ * Resident slot memory stays small whatever senders do: a slot is up to 64 KiB of address space,
+ * and a 60 kB datagram makes all of it resident (512 slots: 32 MiB per worker, kept for the
+ * process's life). Before the next recvmmsg overwrites the slots (JS has consumed the previous
+ * batch: the worker parses synchronously and copies what it keeps), the pages a large datagram
+ * touched beyond NC_TRIM_AT are dropped with MADV_DONTNEED; the kernel zero-fills them if a large
+ * datagram comes again. Only whole pages inside the slot are dropped, never a page shared with
+ * the next slot. One syscall per large datagram (netconsole itself sends <= 1000 bytes), none for
+ * normal traffic. What one recvmmsg can touch at once is bounded by the socket's receive buffer.
+ */
+static void trim_slots (nc_sock *s) {
+  uint32_t n = s->prev_r;
+  s->prev_r = 0;
+  if (s->slot <= NC_TRIM_AT) return;
+  uintptr_t mask = (uintptr_t)s->page - 1;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t len = s->msgs[k].msg_len;
+    if (len > s->slot) len = s->slot;
+    if (len <= NC_TRIM_AT + s->page) continue;
+    uintptr_t base = (uintptr_t)(s->data + (size_t)k * s->stride);
+    uintptr_t from = (base + NC_TRIM_AT + mask) & ~mask;
+    uintptr_t to = (base + len) & ~mask;
+    if (to > from && madvise((void *)from, to - from, MADV_DONTNEED) == 0) s->slot_trims += 1;
+  }
+}
+
 static int recv_batch (nc_sock *s, int *raw) {
   *raw = 0;
+  trim_slots(s);
   for (uint32_t i = 0; i < s->batch; i++) {
     s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
   }
@@ -187,6 +221,7 @@ static int recv_batch (nc_sock *s, int *raw) {
     return -1;
   }
   *raw = r;
+  s->prev_r = (uint32_t)r;
   uint32_t j = 0;
   for (int k = 0; k < r; k++) {
     struct msghdr *h = &s->msgs[k].msg_hdr;
@@ -563,6 +598,7 @@ static napi_value m_stats (napi_env env, napi_callback_info info) {
   set_num(env, o, "batches", s->batches);
   set_num(env, o, "truncated", s->truncated);
   set_num(env, o, "truncatedMaxBytes", s->truncated_max_bytes);
+  set_num(env, o, "slotTrims", s->slot_trims);
   set_num(env, o, "readErrors", s->read_errors);
   if (s->last_errno != 0) {
     napi_value e;
@@ -796,6 +832,10 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
    * not all fall into the same few cache sets. */
   s->stride = ((slot + 63u) & ~63u) + 64u;
   s->max_iter = max_iter;
+  {
+    long pg = sysconf(_SC_PAGESIZE);
+    s->page = pg > 0 ? (uint32_t)pg : 4096u;
+  }
   s->box = box;
   box->s = s;
 

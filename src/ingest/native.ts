@@ -52,6 +52,7 @@ interface RawStats {
   batches?: number
   truncated?: number
   truncatedMaxBytes?: number
+  slotTrims?: number
   readErrors?: number
   lastError?: string
   queuedBytes?: number
@@ -119,6 +120,8 @@ export interface NativeSocketStats {
   truncated: number
   /** Largest such datagram, bytes (what maxDatagramBytes would have to be). */
   truncatedMaxBytes: number
+  /** Times the slot pages of a large datagram (> 8 KiB) were given back to the kernel (recv.c trim_slots). */
+  slotTrims: number
   /** recvmmsg failures other than EAGAIN/EINTR. */
   readErrors: number
   lastError: string | null
@@ -303,6 +306,7 @@ export function openNativeSocket (opts: NativeSocketOptions, onBatch: (b: Packet
         batches: s.batches ?? 0,
         truncated: s.truncated ?? 0,
         truncatedMaxBytes: s.truncatedMaxBytes ?? 0,
+        slotTrims: s.slotTrims ?? 0,
         readErrors: s.readErrors ?? 0,
         lastError: s.lastError ?? null,
         queuedBytes: s.queuedBytes ?? null,
