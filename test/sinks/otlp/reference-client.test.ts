@@ -28,7 +28,9 @@ function records (): ReturnType<typeof makeTestRecord>[] {
     makeTestRecord({ host: web, src: web.address, seq: 100, level: 3, facility: 0, tsUsec: 2_000_000, receivedAt: 1_700_000_002_000, text: 'e1000e: eth0 NIC Link is Down "ü" ✓', release: '6.12.0', dict: [['SUBSYSTEM', 'net'], ['DEVICE', 'n2']] }),
     makeTestRecord({ host: web, src: web.address, seq: 101, level: 0, facility: 0, tsUsec: 3_500_000, receivedAt: 1_700_000_003_600, text: 'Kernel panic - not syncing: boom\nCPU: 0', release: '6.12.0', lostBefore: 2, cont: true, kind: 'incident', incident: { type: 'panic', title: 'Kernel panic - not syncing: boom', signature: 'panic:boom', function: 'panic', frames: ['panic', 'do_exit'] } }),
     makeTestRecord({ host: db, src: db.address, format: 'legacy', seq: null, level: null, tsUsec: null, facility: 0, receivedAt: 1_700_000_004_000, text: 'legacy ü line', attributes: { team: 'storage' } }),
-    makeTestRecord({ host: db, src: db.address, seq: 7, level: 6, facility: 1, tsUsec: 1_000, receivedAt: 1_700_000_004_001, text: 'info', dict: [['DEVICE', 'a'], ['DEVICE', 'b']] })
+    makeTestRecord({ host: db, src: db.address, seq: 7, level: 6, facility: 1, tsUsec: 1_000, receivedAt: 1_700_000_004_001, text: 'info', dict: [['DEVICE', 'a'], ['DEVICE', 'b']] }),
+    // 100 days of uptime and a sequence number past 2^32: varints longer than 32 bits.
+    makeTestRecord({ host: db, src: db.address, seq: 4_294_967_301, level: 7, facility: 0, tsUsec: 8_640_000_123_456, receivedAt: 1_700_000_005_000, text: '' })
   ]
 }
 
@@ -60,6 +62,11 @@ const sdkRecords: { web: SdkRecord[], db: SdkRecord[] } = {
     {
       timestamp: 1_700_000_004_001, observedTimestamp: 1_700_000_004_001, severityNumber: SeverityNumber.INFO, severityText: 'info', body: 'info',
       attributes: { 'syslog.facility': 1, 'syslog.facility.name': 'user', 'syslog.severity': 6, 'netconsole.format': 'extended', 'netconsole.seq': 7, 'netconsole.ts_usec': 1000, 'netconsole.dict.DEVICE': ['a', 'b'] }
+    },
+    {
+      // arrival − ts_usec is an earlier boot estimate than the one before, and the earliest wins: time = arrival.
+      timestamp: 1_700_000_005_000, observedTimestamp: 1_700_000_005_000, severityNumber: SeverityNumber.DEBUG, severityText: 'debug', body: '',
+      attributes: { 'syslog.facility': 0, 'syslog.facility.name': 'kern', 'syslog.severity': 7, 'netconsole.format': 'extended', 'netconsole.seq': 4_294_967_301, 'netconsole.ts_usec': 8_640_000_123_456 }
     }
   ]
 }

@@ -82,6 +82,26 @@ describe('syslog sink against a real syslog-ng', { skip: installed ? false : 'sy
     assert.deepEqual(c!.sd['netconsd@32473'], { src: '192.0.2.99', facility: '0', format: 'legacy' })
   })
 
+  it('TCP: names a receiver would choke on are made valid (HOSTNAME, APP-NAME, SD-NAME), control characters in SD values escaped', async () => {
+    const r = await syslogNg({ tcp: true })
+    const s = sink({ host: '127.0.0.1', port: r.tcpPort, protocol: 'tcp', appName: 'my app' })
+    s.write(makeTestRecord({
+      host: { name: 'wéb 1', address: '::ffff:10.0.0.1', labels: { 'a b': 'x' } },
+      text: '[not structured data] hello',
+      dict: [['KEY WITH SPACE', 'v\x01\x7f'], ['A]B', '1'], ['C"D', '2'], ['E=F', '3']]
+    }))
+    s.write(makeTestRecord({ text: '' }))
+    await s.flush()
+    const [a, b] = await r.waitFor(2)
+    assert.equal(a!.host, 'w_b_1', 'RFC 5424 HOSTNAME is PRINTUSASCII without spaces')
+    assert.equal(a!.program, 'my_app')
+    assert.equal(a!.msg, '[not structured data] hello', 'a MSG starting with [ is not read as SD')
+    assert.deepEqual(a!.sd['netconsdLabels@32473'], { a_b: 'x' })
+    assert.deepEqual(a!.sd['netconsdDict@32473'], { KEY_WITH_SPACE: 'v#001#177', A_B: '1', C_D: '2', E_F: '3' })
+    assert.equal(b!.msg, '', 'no MSG at all after the SD')
+    assert.equal(b!.host, 'web-1')
+  })
+
   it('TCP: a record longer than maxMessageBytes arrives as one message cut at a UTF-8 boundary, the next one intact', async () => {
     const r = await syslogNg({ tcp: true })
     const s = sink({ host: '127.0.0.1', port: r.tcpPort, protocol: 'tcp' })
