@@ -74,18 +74,21 @@ done
 moddir=$(ls -d "$stage"/usr/lib/syslog-ng/[0-9]* | head -n1)
 [ -d "$moddir" ] || { log "no module directory under usr/lib/syslog-ng in the package"; exit 1; }
 ver=$(basename "$moddir")
+# Every directory with a shared library in it (usr/lib/syslog-ng, usr/lib/<multiarch>, ...),
+# except the module directory, which syslog-ng loads from by --module-path.
+libdirs=$(cd "$stage" && find . -name '*.so*' \( -type f -o -type l \) -printf '%h\n' | sed 's|^\./||' | sort -u | grep -vx "usr/lib/syslog-ng/$ver")
+path_in() { local out='' d; for d in $libdirs; do out=$out${out:+:}$1/$d; done; echo "$out"; }
 mkdir -p "$stage/bin"
 # Paths in the wrapper are final ($DEST), not the staging directory.
 cat >"$stage/bin/syslog-ng" <<EOF
 #!/bin/sh
 # Written by scripts/peers/syslog-ng.sh: syslog-ng $ver unpacked from Debian's packages.
-export LD_LIBRARY_PATH="$DEST/usr/lib/syslog-ng:$DEST/usr/lib/x86_64-linux-gnu:$DEST/lib/x86_64-linux-gnu:$DEST/usr/lib:\${LD_LIBRARY_PATH:-}"
+export LD_LIBRARY_PATH="$(path_in "$DEST")\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
 exec "$DEST/usr/sbin/syslog-ng" --module-path="$DEST/usr/lib/syslog-ng/$ver" "\$@"
 EOF
 chmod +x "$stage/bin/syslog-ng"
 
-missing=$(LD_LIBRARY_PATH="$stage/usr/lib/syslog-ng:$stage/usr/lib/x86_64-linux-gnu:$stage/lib/x86_64-linux-gnu:$stage/usr/lib" \
-  ldd "$stage/usr/sbin/syslog-ng" "$moddir"/*.so 2>/dev/null | grep 'not found' | sort -u || true)
+missing=$(LD_LIBRARY_PATH="$(path_in "$stage")" ldd "$stage/usr/sbin/syslog-ng" "$moddir"/*.so 2>/dev/null | grep 'not found' | sort -u || true)
 if [ -n "$missing" ]; then log "libraries still missing:"; echo "$missing" >&2; exit 1; fi
 
 rm -rf "$DEST"
