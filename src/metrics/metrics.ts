@@ -216,7 +216,13 @@ export class Metrics {
     this.#register(new ComputedMetric('netconsd_socket_receive_queue_bytes', 'Bytes waiting in the listen sockets\' receive queues, per port.', 'gauge', async () =>
       (await kernel()).ports.map((p) => ({ labels: { port: String(p.port) }, value: p.rxQueueBytes }))))
 
-    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry })
+    if (opts.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry })
+      // prom-client names these three gauges *_total, which Prometheus reserves for counters
+      // (promtool check metrics rejects them); nodejs_active_{handles,requests,resources}, by
+      // type, carry the same numbers.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name)
+    }
   }
 
   /** Feeds one snapshot from a worker thread (0-based index) or from the main thread (`'main'`). */
