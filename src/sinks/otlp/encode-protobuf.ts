@@ -117,21 +117,95 @@ function fastPath (rec: NetconsRecord): boolean {
   return true
 }
 
+/** Bytes written by `f` on a scratch writer: constant parts encoded once at load. */
+function encoded (f: (w: ProtobufWriter) => void): Uint8Array {
+  const w = new ProtobufWriter()
+  f(w)
+  return w.finish()
+}
+
+// Whole attributes whose value comes from a small set, pre-encoded: facility (0..23, with its
+// name), severity 0..7, the record format, and the LogRecord's severity fields.
+const FACILITY_ATTRS = FACILITY_NAMES.map((name, f) => encoded((w) => { intAttr(w, 'syslog.facility', f); strAttr(w, 'syslog.facility.name', name) }))
+const SEVERITY_ATTRS = SEVERITY_NUMBER.map((_, l) => encoded((w) => { intAttr(w, 'syslog.severity', l) }))
+const SEVERITY_FIELDS = SEVERITY_NUMBER.map((sn, l) => encoded((w) => { w.tag(2, 0); w.varint(sn); w.string(3, SEVERITY_TEXT[l]!) }))
+const FORMAT_ATTRS = new Map<string, Uint8Array>((['extended', 'legacy'] as const).map((f) => [f, encoded((w) => { strAttr(w, 'netconsole.format', f) })]))
+
+/**
+ * `KeyValue.key` (field 1) and the tag of `KeyValue.value` (field 2) of a constant key, for
+ * `constIntAttr`: [0x0a, keyLen, key..., 0x12].
+ */
+function keyPrefix (key: string): Uint8Array {
+  const k = Buffer.from(key, 'utf8')
+  if (k.length > 100) throw new Error(`attribute key too long for keyPrefix: ${key}`)
+  return Uint8Array.from([0x0a, k.length, ...k, 0x12])
+}
+const SEQ_KEY = keyPrefix('netconsole.seq')
+const TS_KEY = keyPrefix('netconsole.ts_usec')
+/** `netconsole.dict.` as the start of a KeyValue key. */
+const DICT_PREFIX = Buffer.from('netconsole.dict.', 'latin1')
+
+/** Varint byte count of a non-negative safe integer. */
+function varintLength (v: number): number {
+  let n = 1
+  while (v > 0x7f) { v = Math.floor(v / 128); n++ }
+  return n
+}
+
+/** The same bytes as `intAttr(w, key, v)` for a constant key (pre-encoded) and 0 <= v <= 2^53. */
+function constIntAttr (w: ProtobufWriter, prefix: Uint8Array, key: string, v: number): void {
+  if (!(Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER)) { intAttr(w, key, v); return }
+  const anyLen = 1 + varintLength(v)
+  w.ensure(2)
+  w.buf[w.pos++] = 0x32 // LogRecord.attributes (6), length-delimited
+  w.buf[w.pos++] = prefix.length + 1 + anyLen // < 128: keys are short, the value at most 10 bytes
+  w.raw(prefix)
+  w.ensure(2)
+  w.buf[w.pos++] = anyLen
+  w.buf[w.pos++] = 0x18 // AnyValue.int_value (3), varint
+  w.varint(v)
+}
+
+/** `strAttr(w, 'netconsole.dict.' + key, value)` without building the key string. */
+function dictAttr (w: ProtobufWriter, key: string, value: string): void {
+  w.tag(6, 2)
+  const s = w.begin()
+  w.tag(1, 2)
+  const k = w.begin()
+  w.raw(DICT_PREFIX)
+  w.ensure(key.length * 3)
+  w.pos += w.buf.write(key, w.pos, 'utf8')
+  w.end(k)
+  w.tag(2, 2)
+  const v = w.begin()
+  w.string(1, value)
+  w.end(v)
+  w.end(s)
+}
+
 /** The same attributes, in the same order, as `recordAttributes` for a fast-path record. */
 function lineAttributes (w: ProtobufWriter, rec: NetconsRecord): void {
-  intAttr(w, 'syslog.facility', rec.facility)
-  strAttr(w, 'syslog.facility.name', FACILITY_NAMES[rec.facility] ?? String(rec.facility))
-  if (rec.level !== null) intAttr(w, 'syslog.severity', rec.level)
-  strAttr(w, 'netconsole.format', rec.format)
-  if (rec.seq !== null) intAttr(w, 'netconsole.seq', rec.seq)
-  if (rec.tsUsec !== null) intAttr(w, 'netconsole.ts_usec', rec.tsUsec)
+  const fac = FACILITY_ATTRS[rec.facility]
+  if (fac !== undefined) w.raw(fac)
+  else { intAttr(w, 'syslog.facility', rec.facility); strAttr(w, 'syslog.facility.name', String(rec.facility)) }
+  if (rec.level !== null) {
+    const sev = SEVERITY_ATTRS[rec.level]
+    if (sev !== undefined) w.raw(sev)
+    else intAttr(w, 'syslog.severity', rec.level)
+  }
+  const fmt = FORMAT_ATTRS.get(rec.format)
+  if (fmt !== undefined) w.raw(fmt)
+  else strAttr(w, 'netconsole.format', rec.format)
+  if (rec.seq !== null) constIntAttr(w, SEQ_KEY, 'netconsole.seq', rec.seq)
+  if (rec.tsUsec !== null) constIntAttr(w, TS_KEY, 'netconsole.ts_usec', rec.tsUsec)
   if (rec.contStart) attribute(w, 6, 'netconsole.cont_start', true)
   if (rec.cont) attribute(w, 6, 'netconsole.cont', true)
   if (rec.oos) attribute(w, 6, 'netconsole.oos', true)
   if (rec.seqReset) attribute(w, 6, 'netconsole.seq_reset', true)
   if (rec.incomplete) attribute(w, 6, 'netconsole.incomplete', true)
   if (rec.lostBefore > 0) intAttr(w, 'netconsole.lost_before', rec.lostBefore)
-  for (const [k, v] of rec.dict) strAttr(w, `netconsole.dict.${k}`, v)
+  const d = rec.dict
+  for (let i = 0; i < d.length; i++) dictAttr(w, d[i]![0], d[i]![1])
 }
 
 /**
@@ -231,12 +305,8 @@ export class ProtobufLogsEncoder {
     if (Number.isNaN(wallUs)) w.fixed64(0, 0)
     else usFixed64(w, wallUs)
     const level = rec.level
-    const sn = level !== null && level >= 0 && level <= 7 ? SEVERITY_NUMBER[level] : undefined
-    if (sn !== undefined) {
-      w.tag(2, 0)
-      w.varint(sn)
-      w.string(3, SEVERITY_TEXT[level!]!)
-    }
+    const sev = level !== null && level >= 0 && level <= 7 ? SEVERITY_FIELDS[level] : undefined
+    if (sev !== undefined) w.raw(sev)
     w.tag(5, 2)
     const body = w.begin()
     w.string(1, rec.text)

@@ -57,7 +57,22 @@ export class ResourceCache {
 
   get size (): number { return this.#entries.size }
 
+  /**
+   * The last Resource per host object: the usual lookup (same host, same release as its previous
+   * record) costs no key string and no Map reordering. Checked against every field the Resource is
+   * built from, since resolvers update a host's name and labels in place.
+   */
+  readonly #byHost = new WeakMap<object, { src: string, name: string, release: string | null, labels: Readonly<Record<string, string>>, resource: Resource }>()
+
   get (rec: NetconsRecord): Resource {
+    const m = this.#byHost.get(rec.host)
+    if (m !== undefined && m.src === rec.src && m.name === rec.host.name && m.release === rec.release && m.labels === rec.host.labels) return m.resource
+    const resource = this.#lookup(rec)
+    this.#byHost.set(rec.host, { src: rec.src, name: rec.host.name, release: rec.release, labels: rec.host.labels, resource })
+    return resource
+  }
+
+  #lookup (rec: NetconsRecord): Resource {
     const key = `${rec.src}\n${rec.host.name}\n${rec.release ?? ''}`
     const hit = this.#entries.get(key)
     if (hit !== undefined) {

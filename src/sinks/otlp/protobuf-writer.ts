@@ -69,6 +69,26 @@ export class ProtobufWriter {
 
   /** A string field: tag, length, UTF-8. */
   string (field: number, s: string): void {
+    const n = s.length
+    // Short ASCII (keys, kernel words, dictionary values) is copied by a loop: cheaper than a
+    // call into the UTF-8 encoder per field.
+    if (n <= 64) {
+      this.ensure(n + 2)
+      const b = this.buf
+      const p = this.pos
+      let i = 0
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i)
+        if (c > 0x7f) break
+        b[p + 2 + i] = c
+      }
+      if (i === n) {
+        b[p] = (field << 3) | 2
+        b[p + 1] = n
+        this.pos = p + 2 + n
+        return
+      }
+    }
     this.tag(field, 2)
     // ASCII (the usual kernel text) fits a one-byte length when short: write in place.
     const max = s.length * 3
@@ -93,9 +113,17 @@ export class ProtobufWriter {
   }
 
   raw (b: Uint8Array): void {
-    this.ensure(b.length)
-    this.buf.set(b, this.pos)
-    this.pos += b.length
+    const n = b.length
+    this.ensure(n)
+    if (n <= 32) {
+      // A few pre-encoded bytes: a loop beats TypedArray.set's call overhead.
+      const d = this.buf
+      const p = this.pos
+      for (let i = 0; i < n; i++) d[p + i] = b[i]!
+    } else {
+      this.buf.set(b, this.pos)
+    }
+    this.pos += n
   }
 
   /** Starts a length-delimited body (after its tag); returns the mark for `end`. */
