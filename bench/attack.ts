@@ -60,7 +60,7 @@ async function startDaemon (sinks: string, rateLimit: string): Promise<Daemon> {
   const proc = spawn(process.execPath, [join(root, 'dist', 'src', 'cli.js'), '-c', cfg, '-w', '2', '-u', String(udp), '-a', '127.0.0.1'],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NETCONSD_LOG_LEVEL: 'warn' } })
   let err = ''
-  proc.stderr!.on('data', (d: Buffer) => { if (err.length < 65536) err += d.toString() })
+  proc.stderr.on('data', (d: Buffer) => { if (err.length < 65536) err += d.toString() })
   const t0 = Date.now()
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`daemon exited: ${err.slice(-500)}`)

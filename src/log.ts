@@ -13,7 +13,7 @@ import { redactDeep, redactText } from './redact.js'
 export type { Logger }
 
 export interface LogOptions {
-  level?: LevelWithSilent | string
+  level?: LevelWithSilent | (string & {})
   /** `json` | `pretty` | `auto` (pretty when stderr is a TTY). */
   format?: 'json' | 'pretty' | 'auto'
 }

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { dirname, resolve, isAbsolute } from 'node:path'
 import JSON5 from 'json5'
 import { NetconsdError } from '../errors.js'
-import type { Config, DeepPartial, RuleConfig, SinkConfig } from './types.js'
+import type { Config, DeepPartial, RuleConfig } from './types.js'
 import { locate, escapePointer, pointerToPath } from './locate.js'
 import type { Locations } from './locate.js'
 import { substituteEnv } from './env.js'
@@ -108,7 +108,7 @@ function deepMerge (base: Record<string, unknown>, over: Record<string, unknown>
     if (k === 'modules' && Array.isArray(v)) {
       // CLI module paths are relative to the working directory, and add to the file's list.
       const prev = Array.isArray(base.modules) ? base.modules as unknown[] : []
-      base.modules = [...prev, ...v.map((p) => typeof p === 'string' && !isAbsolute(p) ? resolve(p) : p)]
+      base.modules = [...prev, ...(v as unknown[]).map((p) => typeof p === 'string' && !isAbsolute(p) ? resolve(p) : p)]
     } else if (isObject(v) && isObject(base[k])) deepMerge(base[k], v)
     else base[k] = structuredClone(v)
   }
@@ -168,7 +168,7 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
       throw new NetconsdError('NETCONSD_ERR_CONFIG_VERSION', `${file}: config version ${String(v)} is not supported (expected ${CONFIG_VERSION}).`, { file, found: v, expected: CONFIG_VERSION, errors: [issue] })
     }
   }
-  if (opts.overrides !== undefined) deepMerge(raw, opts.overrides as Record<string, unknown>)
+  if (opts.overrides !== undefined) deepMerge(raw, opts.overrides)
   const ownRulesGiven = raw.rules !== undefined
 
   // Schema: structure, types, unknown keys, defaults.

@@ -93,5 +93,5 @@ export function splitDeliveryOptions<O extends Record<string, unknown>> (options
     if (DELIVERY_OPTION_KEYS.has(k)) delivery[k] = v
     else own[k] = v
   }
-  return { own, delivery: delivery as DeliveryOptions }
+  return { own, delivery }
 }

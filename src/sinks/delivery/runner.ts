@@ -21,7 +21,7 @@
 import { startAttempt, jitteredDelayMs, type Attempt } from './attempt.js'
 import { LATENCY_BUCKETS_MS, type BufferedStats, type DeliveryStats, type LatencySummary } from './stats.js'
 import type { NetconsRecord } from '../../types.js'
-import type { HealthResult, SendResult, Sink, SinkContext, SinkStats, Transport } from '../types.js'
+import type { HealthResult, SendResult, Sink, SinkContext, Transport } from '../types.js'
 import { NetconsdError } from '../../errors.js'
 import { RateLimitedLog } from '../../log.js'
 import { resolveDeliveryOptions, type DeliveryOptions, type ResolvedDeliveryOptions } from './options.js'

@@ -140,7 +140,7 @@ export class FlatBatch {
   bytes = 0
   count = 0
 
-  get buffer (): ArrayBuffer { return this.#buf.buffer as ArrayBuffer }
+  get buffer (): ArrayBuffer { return this.#buf.buffer }
 
   reset (): void { this.bytes = 0; this.count = 0 }
 

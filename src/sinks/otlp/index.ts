@@ -73,7 +73,7 @@ export class OtlpTransport implements Transport {
   constructor (opts: OtlpSinkOptions, ctx: SinkContext) {
     this.#ctx = ctx
     const json = opts.encoding === 'json'
-    this.#serializer = (json ? JsonLogsSerializer : ProtobufLogsSerializer) as unknown as Serializer
+    this.#serializer = json ? JsonLogsSerializer : ProtobufLogsSerializer
     this.#contentType = json ? 'application/json' : 'application/x-protobuf'
     const clientOpts: ConstructorParameters<typeof HttpClient>[0] = {
       url: resolveOtlpUrl(opts, ctx.sinkId),
