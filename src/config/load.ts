@@ -29,7 +29,7 @@ import { sinkTypes } from '../sinks/registry.js'
 export type { ConfigIssue } from './validate.js'
 
 export const CONFIG_VERSION = 1
-export const BUILT_IN = '<built-in>'
+const BUILT_IN = '<built-in>'
 
 export interface LoadOptions {
   /** Config file (JSON5). Absent: the built-in default (port 1514, everything to stdout). */
@@ -48,12 +48,12 @@ export interface LoadOptions {
 }
 
 /** Sink types a config may use: the sink registry's, plus the built-in `stdout` and `module`. */
-export function knownSinkTypes (): string[] {
+function knownSinkTypes (): string[] {
   return [...new Set(['stdout', 'module', ...Object.keys(sinkTypes)])].sort()
 }
 
 /** The config used when no file is given. */
-export function builtInConfigSource (): Record<string, unknown> {
+function builtInConfigSource (): Record<string, unknown> {
   return {
     version: CONFIG_VERSION,
     sinks: { stdout: { type: 'stdout' } },
@@ -68,11 +68,6 @@ const loadOptions = new WeakMap<object, LoadOptions>()
 /** Where a rule was written (file, line, column), for replay and test output. */
 export function ruleOrigin (rule: RuleConfig): Origin | undefined {
   return ruleOrigins.get(rule)
-}
-
-/** The options a config was loaded with (reload re-applies the same env and CLI overrides). */
-export function loadOptionsOf (config: Config): LoadOptions | undefined {
-  return loadOptions.get(config)
 }
 
 interface ParsedFile { file: string, text: string, value: unknown, loc: Locations }
@@ -114,7 +109,7 @@ function deepMerge (base: Record<string, unknown>, over: Record<string, unknown>
   }
 }
 
-export function deepFreeze<T> (v: T): T {
+function deepFreeze<T> (v: T): T {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
     Object.freeze(v)
     for (const x of Object.values(v)) deepFreeze(x)

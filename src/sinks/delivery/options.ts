@@ -61,7 +61,7 @@ export const DELIVERY_DEFAULTS: Readonly<ResolvedDeliveryOptions> = Object.freez
 })
 
 /** The option names above, so a sink can split its own options from the delivery ones. */
-export const DELIVERY_OPTION_KEYS: ReadonlySet<string> = new Set(Object.keys(DELIVERY_DEFAULTS))
+const DELIVERY_OPTION_KEYS: ReadonlySet<string> = new Set(Object.keys(DELIVERY_DEFAULTS))
 
 /** Fills defaults. The schema already validated ranges; this only guards what would break the runner. */
 export function resolveDeliveryOptions (opts: DeliveryOptions = {}): ResolvedDeliveryOptions {

@@ -159,5 +159,3 @@ export function createOtlpSink (options: OtlpSinkOptions, ctx: SinkContext): Del
   return createDeliveryRunner(transport, options, ctx)
 }
 createOtlpSink satisfies SinkFactory<OtlpSinkOptions>
-
-export default createOtlpSink
