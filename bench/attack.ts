@@ -63,7 +63,7 @@ async function startDaemon (sinks: string, rateLimit: string): Promise<Daemon> {
     // ATTACK_DAEMON_STDOUT=FILE keeps the daemon's stdout (e.g. NODE_OPTIONS=--trace-gc: heap per thread).
     { stdio: ['ignore', process.env.ATTACK_DAEMON_STDOUT !== undefined ? openSync(process.env.ATTACK_DAEMON_STDOUT, 'w') : 'ignore', 'pipe'], env: { ...process.env, NETCONSD_LOG_LEVEL: 'warn' } })
   let err = ''
-  proc.stderr!.on('data', (d: Buffer) => { if (err.length < 65536) err += d.toString() })
+  proc.stderr.on('data', (d: Buffer) => { if (err.length < 65536) err += d.toString() })
   const t0 = Date.now()
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`daemon exited: ${err.slice(-500)}`)

@@ -120,11 +120,10 @@ function machineBusySeconds (): number {
  */
 async function waitQuiet (): Promise<number> {
   const end = Date.now() + quietWaitMs
-  let busy = 0
   for (;;) {
     const b0 = machineBusySeconds()
     await sleep(500)
-    busy = (machineBusySeconds() - b0) / 0.5
+    const busy = (machineBusySeconds() - b0) / 0.5
     if (busy < 0.25 || Date.now() > end) return busy
     if (!quietNoted) { console.log(`  (waiting for a quiet machine: ${busy.toFixed(2)} cores busy elsewhere)`); quietNoted = true }
   }
@@ -193,14 +192,6 @@ function lineCounter (dir: string, pattern: RegExp): () => Promise<number> {
   }
 }
 
-async function waitFor (cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
-
 async function stopProc (p: ChildProcess, ms = 10_000): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return
   const done = new Promise((resolve) => p.once('exit', resolve))
@@ -220,8 +211,8 @@ function startNode (dir: string, args: string[], env: NodeJS.ProcessEnv, ready: 
   const proc = spawn(process.execPath, [...nodeArgs(dir), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   let out = ''
   let err = ''
-  proc.stdout!.on('data', (d: Buffer) => { if (out.length < 65536) out += d.toString() })
-  proc.stderr!.on('data', (d: Buffer) => { if (err.length < 65536) err += d.toString() })
+  proc.stdout.on('data', (d: Buffer) => { if (out.length < 65536) out += d.toString() })
+  proc.stderr.on('data', (d: Buffer) => { if (err.length < 65536) err += d.toString() })
   const running: Running = {
     proc,
     dir,

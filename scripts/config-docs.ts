@@ -8,18 +8,34 @@ import { readFileSync, writeFileSync, readdirSync } from 'node:fs'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-type Schema = Record<string, any>
+/** The parts of a JSON Schema this renderer reads (the schemas are this repository's own). */
+interface Schema {
+  $ref?: string | undefined
+  $defs?: Record<string, Schema>
+  type?: string | string[]
+  enum?: unknown[]
+  const?: unknown
+  anyOf?: Schema[]
+  oneOf?: Schema[]
+  items?: Schema
+  minimum?: number
+  maximum?: number
+  default?: unknown
+  description?: string
+  properties?: Record<string, Schema>
+  additionalProperties?: boolean | Schema
+}
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const schemasDir = join(root, 'schemas')
 const load = (rel: string): Schema => JSON.parse(readFileSync(join(schemasDir, rel), 'utf8')) as Schema
 
 function typeOf (s: Schema, doc: Schema): string {
-  if (s.$ref !== undefined && typeof s.$ref === 'string' && s.$ref.startsWith('#/$defs/')) return typeOf(doc.$defs[s.$ref.slice(8)], doc)
-  if (s.enum !== undefined) return (s.enum as unknown[]).map((v) => `\`${JSON.stringify(v)}\``).join(' | ')
+  if (s.$ref !== undefined && typeof s.$ref === 'string' && s.$ref.startsWith('#/$defs/')) return typeOf(doc.$defs![s.$ref.slice(8)]!, doc)
+  if (s.enum !== undefined) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' | ')
   if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``
-  if (s.anyOf !== undefined) return (s.anyOf as Schema[]).map((x) => typeOf(x, doc)).join(' | ')
-  if (s.oneOf !== undefined) return (s.oneOf as Schema[]).map((x) => typeOf(x, doc)).join(' | ')
-  const t = Array.isArray(s.type) ? (s.type as string[]).join(' | ') : (s.type ?? '')
+  if (s.anyOf !== undefined) return s.anyOf.map((x) => typeOf(x, doc)).join(' | ')
+  if (s.oneOf !== undefined) return s.oneOf.map((x) => typeOf(x, doc)).join(' | ')
+  const t = Array.isArray(s.type) ? s.type.join(' | ') : (s.type ?? '')
   if (t === 'array' && s.items?.type !== undefined) return `${String(s.items.type)}[]`
   const range = s.minimum !== undefined || s.maximum !== undefined ? ` (${s.minimum ?? ''}..${s.maximum ?? ''})` : ''
   return `${String(t)}${range}`
@@ -31,20 +47,20 @@ function cell (s: string): string {
 
 /** Rows for every property under `s` (objects with `properties` are walked, paths dotted). */
 function rows (s: Schema, doc: Schema, prefix: string, out: string[]): void {
-  const props = (s.properties ?? {}) as Record<string, Schema>
+  const props = s.properties ?? {}
   for (const [k, raw] of Object.entries(props)) {
     if (k === 'type' && raw.const !== undefined) continue
     let p = raw
-    if (p.$ref !== undefined && typeof p.$ref === 'string' && p.$ref.startsWith('#/$defs/')) p = { ...doc.$defs[p.$ref.slice(8)], ...p, $ref: undefined }
+    if (p.$ref !== undefined && typeof p.$ref === 'string' && p.$ref.startsWith('#/$defs/')) p = { ...doc.$defs![p.$ref.slice(8)], ...p, $ref: undefined }
     const path = `${prefix}${k}`
     const def = p.default !== undefined ? `\`${JSON.stringify(p.default)}\`` : ''
     out.push(`| \`${path}\` | ${cell(typeOf(p, doc))} | ${cell(def)} | ${cell(String(p.description ?? ''))} |`)
     if (p.properties !== undefined) rows(p, doc, `${path}.`, out)
     else if (p.additionalProperties !== undefined && typeof p.additionalProperties === 'object' && p.additionalProperties.properties !== undefined) {
-      rows(p.additionalProperties as Schema, doc, `${path}.<key>.`, out)
-    } else if (p.additionalProperties?.$ref !== undefined) {
+      rows(p.additionalProperties, doc, `${path}.<key>.`, out)
+    } else if (typeof p.additionalProperties === 'object' && p.additionalProperties.$ref !== undefined) {
       const ref = String(p.additionalProperties.$ref)
-      if (ref.startsWith('#/$defs/')) rows(doc.$defs[ref.slice(8)], doc, `${path}.<key>.`, out)
+      if (ref.startsWith('#/$defs/')) rows(doc.$defs![ref.slice(8)]!, doc, `${path}.<key>.`, out)
     }
   }
 }

@@ -52,7 +52,7 @@ type OptionSpec = NonNullable<Parameters<typeof parseArgs>[0]>['options']
 /** A subcommand's flags: an unknown one is a usage error (exit 2), never a file name or a stack. */
 function parseCommandArgs (args: string[], options: OptionSpec): { values: Record<string, string | boolean | undefined>, positionals: string[] } {
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true }) as never
+    return parseArgs({ args, options, allowPositionals: true, strict: true })
   } catch (err) {
     throw usageError(`${(err as Error).message} (see --help)`, 'argv')
   }
@@ -69,7 +69,7 @@ function intFlag (v: string | undefined, name: string, min: number, max: number)
 export interface RunArgs {
   configFile?: string
   modules: string[]
-  overrides: Record<string, any>
+  overrides: Record<string, unknown>
   receivePath?: 'auto' | 'native' | 'js'
   logLevel?: string
   logFormat?: 'json' | 'pretty' | 'auto'
@@ -105,7 +105,7 @@ export function parseRunArgs (argv: string[]): RunArgs | 'help' | 'version' {
   const v = parsed.values
   if (v.help === true) return 'help'
   if (v.version === true) return 'version'
-  const overrides: Record<string, any> = {}
+  const overrides: Record<string, unknown> = {}
   const listen: Record<string, unknown> = {}
   const workers: Record<string, unknown> = {}
   const w = intFlag(v.workers, '-w', 1, 256)
@@ -151,7 +151,7 @@ async function runDaemon (args: RunArgs): Promise<number> {
   const { Daemon } = await import('./daemon.js')
   const bootLog = createLogger({ level: args.logLevel ?? 'info', format: args.logFormat ?? 'auto' })
   const load = async (fileText?: string): Promise<Config> => {
-    const opts: Parameters<typeof loadConfig>[0] = { env: process.env, overrides: { ...args.overrides, modules: args.modules } as never }
+    const opts: Parameters<typeof loadConfig>[0] = { env: process.env, overrides: { ...args.overrides, modules: args.modules } }
     if (args.configFile !== undefined) opts.file = args.configFile
     if (fileText !== undefined) opts.fileText = fileText
     // netconsd semantics: modules on the command line without a config file are the only output.

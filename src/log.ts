@@ -13,7 +13,7 @@ import { redactDeep, redactText } from './redact.js'
 export type { Logger }
 
 export interface LogOptions {
-  level?: LevelWithSilent | string
+  level?: LevelWithSilent | (string & {})
   /** `json` | `pretty` | `auto` (pretty when stderr is a TTY). */
   format?: 'json' | 'pretty' | 'auto'
 }
@@ -31,7 +31,7 @@ export function createLogger (opts: LogOptions = {}): Logger {
  * Every line's fields and message pass through src/redact.ts: no URL userinfo or query, no header
  * value, whichever code logged it (a sink, a peer's error text, a config error).
  */
-export const redacting: Pick<LoggerOptions, 'formatters' | 'hooks'> = {
+const redacting: Pick<LoggerOptions, 'formatters' | 'hooks'> = {
   formatters: { log: (obj) => redactDeep(obj) as Record<string, unknown> },
   hooks: {
     logMethod (args, method) {
@@ -50,7 +50,7 @@ const HEAD_KEYS = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg'])
 function pad (n: number, w = 2): string { return String(n).padStart(w, '0') }
 
 /** Formats one pino JSON line as `HH:MM:SS.mmm LEVEL (name): msg` plus indented `key: value` fields. */
-export function formatPretty (line: string, color = false): string {
+function formatPretty (line: string, color = false): string {
   let o: Record<string, unknown>
   try { o = JSON.parse(line) as Record<string, unknown> } catch { return line.endsWith('\n') ? line : line + '\n' }
   const paint = (code: string, s: string): string => color ? `\x1b[${code}m${s}\x1b[39m` : s

@@ -13,7 +13,7 @@
  */
 
 /** Placeholder for a header value, and for what is left of a URL that does not parse. */
-export const REDACTED = '[redacted]'
+const REDACTED = '[redacted]'
 
 /** `scheme://authority/path?query#fragment` inside free text; stops at white space and quotes. */
 const URL_IN_TEXT = /\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^\s"'<>`]+/g
@@ -42,7 +42,7 @@ export function redactText (s: string): string {
 }
 
 /** Header names with every value replaced: for logs that want to say which headers are set. */
-export function redactHeaders (h: Readonly<Record<string, unknown>> | undefined): Record<string, string> {
+function redactHeaders (h: Readonly<Record<string, unknown>> | undefined): Record<string, string> {
   const out: Record<string, string> = {}
   for (const k of Object.keys(h ?? {})) out[k] = REDACTED
   return out

@@ -14,7 +14,7 @@ test('netconsd flags map onto config overrides', () => {
   assert.match(a.modules[0]!, /\/mod\.mjs$/)
   const p = parseRunArgs(['-p', '9999'])
   assert.ok(typeof p === 'object')
-  assert.equal(p.overrides.listen.port, 9999)
+  assert.deepEqual(p.overrides.listen, { port: 9999 })
   assert.equal(parseRunArgs(['--help']), 'help')
 })
 

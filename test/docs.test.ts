@@ -17,7 +17,7 @@ test('the README example config is valid', async () => {
   const section = readme.slice(readme.indexOf('## Configuration'))
   const m = /```json5\n([\s\S]*?)```/.exec(section)
   assert.ok(m !== null, 'README has a json5 example under Configuration')
-  const value = JSON5.parse(m[1]!) as Record<string, unknown>
+  const value = JSON5.parse<Record<string, unknown>>(m[1]!)
   const config = await loadConfig({ source: { value, dir: repoRoot, name: 'README example' }, env: { PD_ROUTING_KEY: 'x' } })
   assert.ok(Object.keys(config.sinks).includes('otlp'))
 })

@@ -12,9 +12,9 @@ test('every error code survives the trip across a worker boundary with its code,
     assert.equal(err.code, code)
     const back = deserializeError(structuredClone(serializeError(err)))
     assert.ok(back instanceof NetconsdError, code)
-    assert.equal((back as NetconsdError).code, code)
-    assert.equal((back as NetconsdError).path, '/etc/x')
-    assert.equal((back as NetconsdError).n, 3)
+    assert.equal(back.code, code)
+    assert.equal(back.path, '/etc/x')
+    assert.equal(back.n, 3)
     assert.equal(back.message, 'Something went wrong.')
   }
   const plain = deserializeError(serializeError(Object.assign(new Error('x'), { code: 'ENOSPC' })))

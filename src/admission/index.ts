@@ -15,9 +15,8 @@ import { SourceFilter } from './cidr.js'
 import { RateLimiter } from './rate-limit.js'
 import { containsPanic, peekLevel } from './peek.js'
 
-export { CidrSet, SourceFilter, parseCidr, type SourceVerdict, type SourceFilterOptions } from './cidr.js'
-export { RateLimiter, type RateLimiterOptions } from './rate-limit.js'
-export { peekLevel, containsPanic } from './peek.js'
+export { SourceFilter } from './cidr.js'
+export { RateLimiter } from './rate-limit.js'
 
 export interface RateLimitConfig {
   enabled: boolean

@@ -52,7 +52,7 @@ interface Bucket {
 }
 
 /** How long after an eviction the table counts as under pressure (new sources start empty). */
-export const PRESSURE_MS = 10_000
+const PRESSURE_MS = 10_000
 
 export class RateLimiter {
   #rate: number

@@ -44,7 +44,7 @@ export interface BlastResult {
   sendErrors: number
 }
 
-export function hostAddress (i: number): string {
+function hostAddress (i: number): string {
   return `127.1.${(i >> 8) & 255}.${(i & 255) + 1}`
 }
 

@@ -22,7 +22,6 @@ import { describeRecord } from '../config/cases.js'
 import { HostTable } from '../ncrx/hosts.js'
 import { IncidentDetector } from '../incidents/detector.js'
 import { resolveIncidentsConfig } from '../incidents/config.js'
-import type { IncidentsConfig } from '../incidents/config.js'
 import { createSink } from '../sinks/registry.js'
 import { createLogger } from '../log.js'
 import { readCapture } from './read.js'
@@ -104,7 +103,7 @@ export async function runReplay (capture: string, opts: ReplayCommandOptions, io
     }
     if (send) for (const id of t.sinks) sinks.get(id)?.write(rec)
   }
-  const incidentsCfg = resolveIncidentsConfig((config.incidents ?? {}) as Partial<IncidentsConfig>)
+  const incidentsCfg = resolveIncidentsConfig(config.incidents ?? {})
   const detector = new IncidentDetector({ config: incidentsCfg, thread: 0, emit: handle, logger })
   const table = new HostTable({
     config: config.ncrx,
@@ -154,7 +153,7 @@ export async function runReplay (capture: string, opts: ReplayCommandOptions, io
   summary.unmatched = router.unmatchedCount()
   summary.dropped = router.droppedCount()
   summary.skipped = Object.fromEntries(Object.entries(reader.skipped).filter(([, n]) => n > 0))
-  summary.malformed = Object.fromEntries(Object.entries(table.counters.malformed as Record<string, number>).filter(([, n]) => n > 0))
+  summary.malformed = Object.fromEntries(Object.entries(table.counters.malformed).filter(([, n]) => n > 0))
   out.write(formatSummary(summary, capture, config, send))
   return code
 }

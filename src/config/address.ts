@@ -64,8 +64,3 @@ export function cidrContains (net: Cidr, w: Uint32Array): boolean {
 export function wordsKey (w: Uint32Array): string {
   return `${w[0]!}.${w[1]!}.${w[2]!}.${w[3]!}`
 }
-
-/** True when `s` looks like an address or a CIDR (so `match.host` treats it as one, not as a name glob). */
-export function isAddressLike (s: string): boolean {
-  return parseCidr(s) !== null
-}

@@ -98,7 +98,7 @@ export interface CasesRun {
 const silent = pino({ level: 'silent' })
 
 /** Reads and validates a cases file. Throws NETCONSD_ERR_CONFIG_READ / _INVALID (with `errors`). */
-export async function readCasesFile (file: string): Promise<{ cases: CasesFile, lines: Array<number | undefined> }> {
+async function readCasesFile (file: string): Promise<{ cases: CasesFile, lines: Array<number | undefined> }> {
   const parsed = await readJson5(file, 'route cases')
   const issues = validateWith(validatorFor('route-cases')!, parsed.value, { file, loc: parsed.loc, basePointer: '' })
   if (issues.length > 0) {
@@ -162,7 +162,7 @@ function num (v: number | string | undefined | null, names: Record<string, numbe
 }
 
 /** A full record from a partial one (defaults: extended kern.info log record from 10.0.0.1). */
-export function recordFromInput (input: CaseInput, resolve: (address: string) => { name: string, address: string, labels: Readonly<Record<string, string>> }): NetconsRecord {
+function recordFromInput (input: CaseInput, resolve: (address: string) => { name: string, address: string, labels: Readonly<Record<string, string>> }): NetconsRecord {
   const src = canonical(input.src ?? input.host?.address ?? '10.0.0.1')
   const resolved = resolve(src)
   const format = input.format ?? 'extended'

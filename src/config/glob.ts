@@ -5,7 +5,7 @@
 import { readdir, stat } from 'node:fs/promises'
 import { isAbsolute, join, resolve, sep } from 'node:path'
 
-export function hasGlob (s: string): boolean {
+function hasGlob (s: string): boolean {
   return /[*?[]/.test(s)
 }
 

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { dirname, resolve, isAbsolute } from 'node:path'
 import JSON5 from 'json5'
 import { NetconsdError } from '../errors.js'
-import type { Config, DeepPartial, RuleConfig, SinkConfig } from './types.js'
+import type { Config, DeepPartial, RuleConfig } from './types.js'
 import { locate, escapePointer, pointerToPath } from './locate.js'
 import type { Locations } from './locate.js'
 import { substituteEnv } from './env.js'
@@ -29,7 +29,7 @@ import { sinkTypes } from '../sinks/registry.js'
 export type { ConfigIssue } from './validate.js'
 
 export const CONFIG_VERSION = 1
-export const BUILT_IN = '<built-in>'
+const BUILT_IN = '<built-in>'
 
 export interface LoadOptions {
   /** Config file (JSON5). Absent: the built-in default (port 1514, everything to stdout). */
@@ -48,12 +48,12 @@ export interface LoadOptions {
 }
 
 /** Sink types a config may use: the sink registry's, plus the built-in `stdout` and `module`. */
-export function knownSinkTypes (): string[] {
+function knownSinkTypes (): string[] {
   return [...new Set(['stdout', 'module', ...Object.keys(sinkTypes)])].sort()
 }
 
 /** The config used when no file is given. */
-export function builtInConfigSource (): Record<string, unknown> {
+function builtInConfigSource (): Record<string, unknown> {
   return {
     version: CONFIG_VERSION,
     sinks: { stdout: { type: 'stdout' } },
@@ -68,11 +68,6 @@ const loadOptions = new WeakMap<object, LoadOptions>()
 /** Where a rule was written (file, line, column), for replay and test output. */
 export function ruleOrigin (rule: RuleConfig): Origin | undefined {
   return ruleOrigins.get(rule)
-}
-
-/** The options a config was loaded with (reload re-applies the same env and CLI overrides). */
-export function loadOptionsOf (config: Config): LoadOptions | undefined {
-  return loadOptions.get(config)
 }
 
 interface ParsedFile { file: string, text: string, value: unknown, loc: Locations }
@@ -108,13 +103,13 @@ function deepMerge (base: Record<string, unknown>, over: Record<string, unknown>
     if (k === 'modules' && Array.isArray(v)) {
       // CLI module paths are relative to the working directory, and add to the file's list.
       const prev = Array.isArray(base.modules) ? base.modules as unknown[] : []
-      base.modules = [...prev, ...v.map((p) => typeof p === 'string' && !isAbsolute(p) ? resolve(p) : p)]
+      base.modules = [...prev, ...(v as unknown[]).map((p) => typeof p === 'string' && !isAbsolute(p) ? resolve(p) : p)]
     } else if (isObject(v) && isObject(base[k])) deepMerge(base[k], v)
     else base[k] = structuredClone(v)
   }
 }
 
-export function deepFreeze<T> (v: T): T {
+function deepFreeze<T> (v: T): T {
   if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
     Object.freeze(v)
     for (const x of Object.values(v)) deepFreeze(x)
@@ -168,7 +163,7 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Config> {
       throw new NetconsdError('NETCONSD_ERR_CONFIG_VERSION', `${file}: config version ${String(v)} is not supported (expected ${CONFIG_VERSION}).`, { file, found: v, expected: CONFIG_VERSION, errors: [issue] })
     }
   }
-  if (opts.overrides !== undefined) deepMerge(raw, opts.overrides as Record<string, unknown>)
+  if (opts.overrides !== undefined) deepMerge(raw, opts.overrides)
   const ownRulesGiven = raw.rules !== undefined
 
   // Schema: structure, types, unknown keys, defaults.

@@ -23,7 +23,7 @@ export interface ConfigIssue {
 }
 
 /** `schemas/` of this package (dist/src/config → ../../../schemas; same depth from src/config). */
-export const schemasDir = fileURLToPath(new URL('../../../schemas/', import.meta.url))
+const schemasDir = fileURLToPath(new URL('../../../schemas/', import.meta.url))
 const BASE = 'https://netconsd.dev/schemas/'
 
 let ajv: Ajv2020 | null = null
@@ -152,7 +152,7 @@ export function validateWith (v: ValidateFunction, data: unknown, ctx: IssueCont
   return formatAjvErrors(v.errors ?? [], data, ctx)
 }
 
-export function formatAjvErrors (errors: ErrorObject[], data: unknown, ctx: IssueContext): ConfigIssue[] {
+function formatAjvErrors (errors: ErrorObject[], data: unknown, ctx: IssueContext): ConfigIssue[] {
   const out: ConfigIssue[] = []
   const seen = new Set<string>()
   // anyOf/oneOf report every branch's errors; one "expected <description>" line says it better.

@@ -24,7 +24,7 @@ export interface IncidentsCommandOptions {
 }
 
 /** The printed form of an incident: flat, stable keys, the full text last. */
-export function incidentLine (rec: NetconsRecord, file: string): Record<string, unknown> {
+function incidentLine (rec: NetconsRecord, file: string): Record<string, unknown> {
   const i = rec.incident!
   return {
     file,

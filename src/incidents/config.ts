@@ -71,7 +71,7 @@ export const defaultIncidentsConfig: IncidentsConfig = Object.freeze({
   lossThreshold: 8,
   lossIntervalMs: 60_000,
   silenceAfterPanicMs: 300_000
-}) as IncidentsConfig
+})
 
 export const defaultPagerConfig: PagerConfig = Object.freeze({
   suppressWindowMs: 3_600_000,
@@ -79,7 +79,7 @@ export const defaultPagerConfig: PagerConfig = Object.freeze({
   fleetWindowMs: 600_000,
   neverSuppressTypes: ['panic'],
   maxKeys: 100_000
-}) as PagerConfig
+})
 
 /** Fills unset keys from the defaults (the config loader validates; this keeps library callers short). */
 export function resolveIncidentsConfig (partial: Partial<IncidentsConfig> = {}): IncidentsConfig {

@@ -23,7 +23,6 @@ import { LEGACY_CHUNK_BYTES, splitLines, stripLegacyPrefix } from './lines.js'
 import { type EndRule, classifyLine, endsReport, hasEndMarker, isCallTraceHeader, isSysrqLine } from './patterns.js'
 import { type CauseInfo, analyzeReport } from './report.js'
 
-export { defaultIncidentsConfig }
 export type { IncidentsConfig }
 
 /** A panic saying `Fatal exception` within this long of an oops on the same host was caused by it. */

@@ -176,7 +176,7 @@ function readTrace (lines: readonly string[]): TraceState {
     // without the markers (older kernels) a register dump or a new section ends the trace.
     if (isCallTraceHeader(raw) || line.startsWith('---[ end')) break
     if (!marked && frames.length > 0 && (REGISTER.test(line) || line.startsWith('Modules linked in') ||
-        line.startsWith('CPU: ') || line.startsWith('NMI backtrace'))) break
+      line.startsWith('CPU: ') || line.startsWith('NMI backtrace'))) break
   }
   return { frames, firstReliable: frames[0] ?? null }
 }
@@ -395,4 +395,3 @@ export function analyzeReport (
     details
   }
 }
-

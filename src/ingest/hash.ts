@@ -15,7 +15,7 @@ function rol32 (x: number, k: number): number {
 }
 
 /** Linux `jhash2(k, length, initval)` for exactly four 32-bit words. */
-export function jhash2x4 (w0: number, w1: number, w2: number, w3: number, initval: number): number {
+function jhash2x4 (w0: number, w1: number, w2: number, w3: number, initval: number): number {
   let a = (JHASH_INITVAL + (4 << 2) + initval) >>> 0
   let b = a
   let c = a

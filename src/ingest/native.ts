@@ -83,7 +83,7 @@ const ABI = 1
  * shrink the slot memory (batchSize × ~maxDatagramBytes of address space, touched only as far as
  * datagrams actually reach).
  */
-export const DEFAULT_MAX_DATAGRAM_BYTES = 65535
+const DEFAULT_MAX_DATAGRAM_BYTES = 65535
 /** recvmmsg batches per readiness wakeup before yielding to the event loop (timers, messages). */
 const MAX_BATCHES_PER_WAKEUP = 32
 const MAX_BATCH = 4096

@@ -214,6 +214,6 @@ function supportsReusePort (): boolean {
 }
 
 /** `-a 10.1.2.3` binds the v4-mapped form on the dual-stack socket (netconsd PR #22 behaviour). */
-export function toBindAddress (a: string): string {
+function toBindAddress (a: string): string {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(a) ? `::ffff:${a}` : a
 }

@@ -33,11 +33,6 @@ function hexVal (c: number | undefined): number {
   return -1
 }
 
-/** Index of the first `\n` in src[start, end), or -1. */
-export function findNewline (src: Uint8Array, start: number, end: number): number {
-  return indexOfByte(src, NL, start, end)
-}
-
 /**
  * Copies src[start, end) into a new Buffer. Cheaper than Buffer.copyBytesFrom / subarray for the
  * short records of the hot path: one pooled allocation and a plain Uint8Array view (a Buffer view
@@ -138,7 +133,7 @@ const bufUtf8Slice: ((this: Uint8Array, start: number, end: number) => string) |
  * UTF-8 text of src[start, end) without copying the bytes first: Buffer's own slice decoder where
  * Node has it (all supported versions), `toString` otherwise. `src` must be a Buffer.
  */
-export function utf8Text (src: Buffer, start: number, end: number): string {
+function utf8Text (src: Buffer, start: number, end: number): string {
   return bufUtf8Slice !== undefined ? bufUtf8Slice.call(src, start, end) : src.toString('utf8', start, end)
 }
 

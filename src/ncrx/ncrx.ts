@@ -175,7 +175,7 @@ export class HeldMsg {
   receivedBytes (): Buffer {
     const pieces = this.pieces
     if (pieces === null || this.missing === 0) return this.body
-    return Buffer.concat(pieces.map(p => p.buf))
+    return Buffer.concat(pieces.map((p) => p.buf))
   }
 }
 
@@ -377,7 +377,7 @@ export abstract class Ncrx {
   }
 
   #slotMap (): Map<number, Slot> {
-    return this.#slots ?? (this.#slots = new Map())
+    return this.#slots ?? (this.#slots = new Map<number, Slot>())
   }
 
   /** Places a datagram that did not take the fast path. */
@@ -546,7 +546,7 @@ export abstract class Ncrx {
     m.missing -= added
     if (m.missing === 0) {
       // Complete: one buffer (ranges are sorted and cover [0, total)), once.
-      m.body = pieces.length === 1 ? pieces[0]!.buf : Buffer.concat(pieces.map(p => p.buf), m.total)
+      m.body = pieces.length === 1 ? pieces[0]!.buf : Buffer.concat(pieces.map((p) => p.buf), m.total)
       m.pieces = null
       m.cost = m.total + MSG_OVERHEAD
     } else {

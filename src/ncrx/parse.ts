@@ -47,7 +47,7 @@
 export const MAX_HEADER_BYTES = 1024
 
 /** Largest priority the kernel can emit: facility is a u8, level 3 bits. */
-export const MAX_PRIO = 2047
+const MAX_PRIO = 2047
 
 /** Result of {@link parseDatagram}. Plain numbers (not an enum) so the hot path compares small ints. */
 export const Kind = { Legacy: 0, Extended: 1, Malformed: 2 } as const

@@ -18,7 +18,7 @@ import type { HostInfo, NetconsRecord, RecordFormat } from '../types.js'
  * replaces it with a record's own object at the first `set` (records are read-only for sinks and
  * modules, so nothing else writes to it).
  */
-export const NO_ATTRIBUTES: Record<string, string> = Object.freeze({}) as Record<string, string>
+export const NO_ATTRIBUTES: Record<string, string> = Object.freeze({})
 
 export class LogRecord implements NetconsRecord {
   readonly kind = 'log' as const

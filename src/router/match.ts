@@ -100,7 +100,7 @@ function compileOps (ops: StringOps, ptr: string, issue: IssueFn, defaultIgnoreC
 }
 
 /** `defaultOp`: what a bare string means (`glob` for names and values, `contains` for text). */
-export function compilePattern (spec: PatternSpec, ptr: string, issue: IssueFn, defaultOp: 'glob' | 'contains', defaultIgnoreCase = false): StrPred {
+function compilePattern (spec: PatternSpec, ptr: string, issue: IssueFn, defaultOp: 'glob' | 'contains', defaultIgnoreCase = false): StrPred {
   const one = (item: string | StringOps, p: string): StrPred => {
     if (typeof item === 'string') {
       if (defaultOp === 'contains') return defaultIgnoreCase ? compileOps({ contains: item }, p, issue, true) : (s) => s.includes(item)

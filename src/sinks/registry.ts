@@ -6,6 +6,7 @@ import type { Sink, SinkContext, SinkFactory } from './types.js'
 import type { SinkConfig } from '../config/types.js'
 import { NetconsdError } from '../errors.js'
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each factory takes its own options type; createSink passes the validated ones
 export const sinkTypes: Record<string, () => Promise<SinkFactory<any>>> = {
   stdout: async () => (await import('./stdout/index.js')).createStdoutSink,
   module: async () => (await import('./module/index.js')).createModuleSink,
@@ -14,7 +15,7 @@ export const sinkTypes: Record<string, () => Promise<SinkFactory<any>>> = {
   syslog: async () => (await import('./syslog/index.js')).createSyslogSink,
   file: async () => (await import('./file/index.js')).createFileSink,
   // Worker half of paging: forwards to the main-thread Pager (src/incidents/pager-sink.ts).
-  pager: async () => (await import('../incidents/pager-sink.js')).createPagerSink,
+  pager: async () => (await import('../incidents/pager-sink.js')).createPagerSink
 }
 
 /**

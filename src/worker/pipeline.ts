@@ -25,7 +25,6 @@ import type { PacketBatch } from '../ingest/batch.js'
 import { formatAddress } from '../ingest/batch.js'
 import { asBuffer } from '../ncrx/decode.js'
 import { createSink } from '../sinks/registry.js'
-import { NetconsdError } from '../errors.js'
 import { RateLimitedLog } from '../log.js'
 import { HostTable } from '../ncrx/hosts.js'
 import { compileRouter, type Router } from '../router/router.js'
@@ -137,7 +136,7 @@ export class Pipeline {
     })
     this.#hosts.keepWire = wantsWire(this.#sinks)
     this.#detector = new IncidentDetector({
-      config: resolveIncidentsConfig((config.incidents ?? {}) as Parameters<typeof resolveIncidentsConfig>[0]),
+      config: resolveIncidentsConfig(config.incidents ?? {}),
       thread: this.thread,
       emit: (rec) => this.#onDerived(rec)
     })
@@ -364,7 +363,7 @@ export class Pipeline {
   }
 
   async reopen (): Promise<void> {
-    await Promise.allSettled([...this.#sinks.values()].map((e) => e.sink.reopen?.()))
+    await Promise.allSettled([...this.#sinks.values()].map((e) => e.sink.reopen?.() ?? Promise.resolve()))
   }
 
   /** Graceful stop: release every held message, then flush and close sinks and modules. */
@@ -434,11 +433,11 @@ type AdmissionSection = Parameters<typeof resolveAdmissionConfig>[0]
 interface BufferSection { dir?: string, sinks?: Record<string, SinkBufferConfig> }
 
 function admissionSection (config: Config): AdmissionSection {
-  return (config.admission ?? {}) as AdmissionSection
+  return config.admission ?? {}
 }
 
 function bufferSection (config: Config): BufferSection {
-  return (config.buffer ?? {}) as BufferSection
+  return config.buffer ?? {}
 }
 
 /**

@@ -22,5 +22,5 @@ test('schema rejects unknown keys and out-of-range values; accepted lists build 
   ]) assert.equal(v(structuredClone(bad)), false, JSON.stringify(bad))
   const good = { allow: ['10.0.0.0/8', '::ffff:192.0.2.0/120', '2001:db8::/32'], deny: ['10.9.9.9'], rateLimit: { exemptMaxLevel: -1 } }
   assert.equal(v(good), true)
-  assert.doesNotThrow(() => new Admission(resolveAdmissionConfig(good as Parameters<typeof resolveAdmissionConfig>[0])))
+  assert.doesNotThrow(() => new Admission(resolveAdmissionConfig(good)))
 })

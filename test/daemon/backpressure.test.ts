@@ -14,7 +14,6 @@ import { receivePaths, sendDatagrams, waitFor } from '../helpers/daemon.js'
 import { RecordingServer } from '../sinks/delivery/http-server.js'
 import { decodeProtobuf, allLogs } from '../sinks/otlp/otlp-decode.js'
 import { Pipeline } from '../../src/worker/pipeline.js'
-import type { Config } from '../../src/config/types.js'
 
 const FLOOD = 40_000
 const MAX_QUEUE = 2000
@@ -47,7 +46,7 @@ async function flood (receivePath: 'native' | 'js'): Promise<void> {
     await waitFor(() => peer.requests.length > 5, 15_000, 'deliveries under the flood')
     // Let the queue drain and the snapshots catch up.
     const sink = (): { sent: number, dropped: Record<string, number>, queueDepth: number } | undefined =>
-      daemon.snapshots()[0]?.snapshot?.sinks.otlp as never
+      daemon.snapshots()[0]?.snapshot?.sinks.otlp
     await waitFor(() => (sink()?.queueDepth ?? 1) === 0 && (sink()?.sent ?? 0) > 0, 20_000, 'queue drained')
     await new Promise((resolve) => setTimeout(resolve, 300))
     const s = sink()!
@@ -95,7 +94,7 @@ for (const [name, sinkOptions] of Object.entries(pressureSinks)) {
     const config = await loadConfig({
       env: process.env,
       source: { name: '<p>', dir: repoRoot, value: { version: 1, sinks: { o: { ...sinkOptions, maxQueueRecords: 10, flushIntervalMs: 60_000, maxBatchRecords: 100 } }, rules: [{ id: 'all', to: ['o'] }] } }
-    }) as Config
+    })
     const p = new Pipeline({ config, thread: 0, workerCount: 1, logger: pino({ level: 'silent' }) })
     await p.start()
     try {
@@ -114,7 +113,7 @@ test('a webhook never pushes back on ingest: its full queue drops its own record
   const config = await loadConfig({
     env: process.env,
     source: { name: '<p>', dir: repoRoot, value: { version: 1, sinks: { w: { type: 'webhook', url: 'http://127.0.0.1:9/hook', maxQueueRecords: 4, flushIntervalMs: 60_000, maxBatchRecords: 100 } }, rules: [{ id: 'all', to: ['w'] }] } }
-  }) as Config
+  })
   const p = new Pipeline({ config, thread: 0, workerCount: 1, logger: pino({ level: 'silent' }) })
   await p.start()
   try {

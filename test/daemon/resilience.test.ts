@@ -54,7 +54,7 @@ test('a crashed worker is restarted; the other worker is not disturbed', async (
 async function startCli (config: string): Promise<{ child: ChildProcess, port: number, metricsPort: number, stderr: () => string }> {
   const child = spawn(process.execPath, [cliPath, '-c', config, '--log-format', 'json', '--receive-path', 'js'], { stdio: ['ignore', 'ignore', 'pipe'] })
   let err = ''
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s })
+  child.stderr.setEncoding('utf8').on('data', (s: string) => { err += s })
   await waitFor(() => /"msg":"Listening\."/.test(err) || child.exitCode !== null, 10_000, 'daemon listening')
   assert.equal(child.exitCode, null, err)
   const port = Number(/"port":(\d+),"recvBufferBytes"/.exec(err)![1])

@@ -11,7 +11,7 @@ import { pino } from 'pino'
 import { Daemon } from '../../src/daemon.js'
 import { loadConfig } from '../../src/config/load.js'
 import { extendedRecord } from '../../src/blaster/messages.js'
-import { sendDatagrams, waitFor } from '../helpers/daemon.js'
+import { sendDatagrams } from '../helpers/daemon.js'
 import { startRsyslog, completeLines } from '../helpers/rsyslog.js'
 
 test('UDP → daemon → rsyslog over TCP and per-host files', async (t) => {

@@ -53,7 +53,7 @@ export async function startTestDaemon (o: { overrides?: Record<string, unknown>,
   const config = o.config ?? await loadConfig({
     env: process.env,
     source: { value: { version: 1, sinks: {}, rules: [] }, dir: process.cwd(), name: '<test>' },
-    overrides: { listen: { address: '::', port: 0 }, workers: { count: 2 }, ...o.overrides, modules: o.modules ?? [collectModule] } as never
+    overrides: { listen: { address: '::', port: 0 }, workers: { count: 2 }, ...o.overrides, modules: o.modules ?? [collectModule] }
   })
   const daemon = new Daemon({ config, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), statsIntervalMs: 200, receivePath: o.receivePath ?? 'js', ...o.extra })
   await daemon.start()

@@ -108,7 +108,7 @@ function openssl (dir: string, args: string[]): void {
 }
 
 /** A test CA, a server certificate for 127.0.0.1/localhost and a client certificate (EC P-256: fast to generate). */
-export function makeTlsFiles (dir: string): TlsFiles {
+function makeTlsFiles (dir: string): TlsFiles {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
   openssl(dir, ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=netconsd test CA'])
   openssl(dir, ['req', '-x509', ...ec, '-keyout', 'other-ca.key', '-out', 'other-ca.pem', '-days', '2', '-subj', '/CN=unrelated CA'])

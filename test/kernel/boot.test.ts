@@ -136,8 +136,8 @@ test('a real kernel panics into the real daemon: every record once, in order, re
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let stderr = ''
-  daemon.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-  daemon.stdout!.resume()
+  daemon.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
+  daemon.stdout.resume()
   t.after(async () => {
     if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL')
     if (process.env.NETCONSD_KEEP_KERNEL_TEST === undefined) rmSync(dir, { recursive: true, force: true })
@@ -154,7 +154,7 @@ test('a real kernel panics into the real daemon: every record once, in order, re
   const bootChild = spawn('bash', [script, 'run', '--port', String(port), '--messages', messagesFile, '--pcap', pcap,
     '--out', dir, '--timeout', String(BOOT_TIMEOUT_S)], { stdio: ['ignore', 'ignore', 'pipe'] })
   let bootStderr = ''
-  bootChild.stderr!.setEncoding('utf8').on('data', (s: string) => { bootStderr += s })
+  bootChild.stderr.setEncoding('utf8').on('data', (s: string) => { bootStderr += s })
   const bootCode = await exitCode(bootChild, (BOOT_TIMEOUT_S + 15) * 1000)
   const consoleTail = (): string => existsSync(join(dir, 'console.log'))
     ? `\n--- guest console (tail) ---\n${readFileSync(join(dir, 'console.log'), 'latin1').split('\n').slice(-25).join('\n')}`

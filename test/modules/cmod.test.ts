@@ -119,6 +119,7 @@ function fragments (seq: number, body: string, size: number): Buffer[] {
   return out
 }
 
+/* eslint-disable @stylistic/member-delimiter-style -- rows of fields, as recorder.c prints them */
 interface CMsg {
   kind: 'msg'
   thread: number, workers: number, tid: number, addr: string, seq: number, ts: number, facility: number, level: number
@@ -130,6 +131,7 @@ interface CBuf {
   thread: number, workers: number, tid: number, addr: string, srcAddr: string, port: number, v6family: boolean
   rcvTime: number, rcvFlags: number, rcvBytes: number, payload: Buffer, nul: boolean
 }
+/* eslint-enable @stylistic/member-delimiter-style */
 
 function parseRecorder (path: string): { init: string[], exit: number, calls: Array<CMsg | CBuf>, lines: string[] } {
   const lines = existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l !== '') : []

@@ -137,4 +137,3 @@ test('property: an incomplete record delivers exactly the bytes that arrived, in
       assert.equal(h.recs[0]!.incomplete, want.length < n)
     }), { numRuns: 300 })
 })
-

@@ -57,7 +57,7 @@ export function makeTestRecord (overrides: Partial<NetconsRecord> = {}): Netcons
 }
 
 /** Records that stress a formatter: legacy (no level/seq/ts), empty, long, non-ASCII, an incident. */
-export function awkwardRecords (): NetconsRecord[] {
+function awkwardRecords (): NetconsRecord[] {
   return [
     makeTestRecord({ format: 'legacy', level: null, seq: null, tsUsec: null, text: '[   12.345678] legacy line' }),
     makeTestRecord({ text: '' }),

@@ -10,14 +10,7 @@ import { NetconsdError } from '../../errors.js'
  * set the OTLP/HTTP spec lists as retryable (Protocol Details, "Failures") and OTel JS uses.
  * 500 is not in it: a peer that crashes on a batch will crash on it again.
  */
-export const RETRYABLE_HTTP_STATUS: ReadonlySet<number> = new Set([408, 429, 502, 503, 504])
-
-/** Socket-level errors that say "the peer is not there right now", not "the request is wrong". */
-export const RETRYABLE_NETWORK_CODES: ReadonlySet<string> = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND',
-  'ENETUNREACH', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ABORT_ERR'
-])
+const RETRYABLE_HTTP_STATUS: ReadonlySet<number> = new Set([408, 429, 502, 503, 504])
 
 /**
  * `Retry-After` (RFC 9110 §10.2.3) is either delay-seconds or an HTTP-date. Returns milliseconds

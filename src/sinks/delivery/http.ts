@@ -52,7 +52,7 @@ export interface HttpResponse {
 }
 
 /** Response bytes kept (for partial-success parsing and error logs); the rest is discarded. */
-export const MAX_RESPONSE_BYTES = 64 * 1024
+const MAX_RESPONSE_BYTES = 64 * 1024
 
 function readTlsFile (opts: HttpClientOptions, field: 'caFile' | 'certFile' | 'keyFile'): Buffer | undefined {
   const p = opts.tls?.[field]

@@ -61,7 +61,7 @@ export const DELIVERY_DEFAULTS: Readonly<ResolvedDeliveryOptions> = Object.freez
 })
 
 /** The option names above, so a sink can split its own options from the delivery ones. */
-export const DELIVERY_OPTION_KEYS: ReadonlySet<string> = new Set(Object.keys(DELIVERY_DEFAULTS))
+const DELIVERY_OPTION_KEYS: ReadonlySet<string> = new Set(Object.keys(DELIVERY_DEFAULTS))
 
 /** Fills defaults. The schema already validated ranges; this only guards what would break the runner. */
 export function resolveDeliveryOptions (opts: DeliveryOptions = {}): ResolvedDeliveryOptions {
@@ -93,5 +93,5 @@ export function splitDeliveryOptions<O extends Record<string, unknown>> (options
     if (DELIVERY_OPTION_KEYS.has(k)) delivery[k] = v
     else own[k] = v
   }
-  return { own, delivery: delivery as DeliveryOptions }
+  return { own, delivery }
 }

@@ -21,7 +21,7 @@
 import { startAttempt, jitteredDelayMs, type Attempt } from './attempt.js'
 import { LATENCY_BUCKETS_MS, type BufferedStats, type DeliveryStats, type LatencySummary } from './stats.js'
 import type { NetconsRecord } from '../../types.js'
-import type { HealthResult, SendResult, Sink, SinkContext, SinkStats, Transport } from '../types.js'
+import type { HealthResult, SendResult, Sink, SinkContext, Transport } from '../types.js'
 import { NetconsdError } from '../../errors.js'
 import { RateLimitedLog } from '../../log.js'
 import { resolveDeliveryOptions, type DeliveryOptions, type ResolvedDeliveryOptions } from './options.js'
@@ -31,17 +31,17 @@ export type { DeliveryOptions } from './options.js'
 
 /** Why a record was dropped. Sinks may count their own reasons too (`rate_limited`, `encode_error`, …). */
 export type DropReason = 'queue_full' | 'rejected' | 'retries_exhausted' | 'shutdown_deadline' | 'closed'
-export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'rejected', 'retries_exhausted', 'shutdown_deadline', 'closed']
+const DROP_REASONS: readonly DropReason[] = ['queue_full', 'rejected', 'retries_exhausted', 'shutdown_deadline', 'closed']
 
 export { LATENCY_BUCKETS_MS } from './stats.js'
-export type { LatencySummary, DeliveryStats, BufferedStats } from './stats.js'
+export type { LatencySummary, DeliveryStats } from './stats.js'
 
 interface Waiter { target: number, resolve: () => void }
 
 /** No worker's share of maxQueueBytes is below this (a batch of large records must fit). */
 const MIN_QUEUE_BYTES_PER_WORKER = 1024 * 1024
 /** Estimated bytes per batch handed to the transport (besides maxBatchRecords). */
-export const MAX_BATCH_BYTES = 4 * 1024 * 1024
+const MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 /**
  * What a queued record costs in memory, estimated without walking it deeply: the object and its

@@ -54,7 +54,3 @@ export function formatJsonLine (rec: NetconsRecord): string {
   // JSON.stringify escapes every control character, so the object is always one line.
   return JSON.stringify(recordToJson(rec)) + '\n'
 }
-
-export function lineFormatter (format: LineFormat): (rec: NetconsRecord) => string {
-  return format === 'json' ? formatJsonLine : formatTextLine
-}

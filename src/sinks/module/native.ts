@@ -101,7 +101,7 @@ function addon (path: string): CmodAddon {
 }
 
 /** dlopen()s the module and checks its symbols; the caller owns one reference (release it). */
-export function loadSharedObject (path: string): { addon: CmodAddon, id: number, init: boolean, exit: boolean } {
+function loadSharedObject (path: string): { addon: CmodAddon, id: number, init: boolean, exit: boolean } {
   const a = addon(path)
   try {
     return { addon: a, ...a.load(path) }
@@ -134,13 +134,13 @@ function addressBytes (src: string): Uint8Array {
 }
 
 /** One batch in netconsd's flat form for native/cmod.c. */
-export class FlatBatch {
+class FlatBatch {
   #buf = Buffer.allocUnsafeSlow(64 * 1024)
   #view = new DataView(this.#buf.buffer, 0, this.#buf.length)
   bytes = 0
   count = 0
 
-  get buffer (): ArrayBuffer { return this.#buf.buffer as ArrayBuffer }
+  get buffer (): ArrayBuffer { return this.#buf.buffer }
 
   reset (): void { this.bytes = 0; this.count = 0 }
 

@@ -73,7 +73,7 @@ export class OtlpTransport implements Transport {
   constructor (opts: OtlpSinkOptions, ctx: SinkContext) {
     this.#ctx = ctx
     const json = opts.encoding === 'json'
-    this.#serializer = (json ? JsonLogsSerializer : ProtobufLogsSerializer) as unknown as Serializer
+    this.#serializer = json ? JsonLogsSerializer : ProtobufLogsSerializer
     this.#contentType = json ? 'application/json' : 'application/x-protobuf'
     const clientOpts: ConstructorParameters<typeof HttpClient>[0] = {
       url: resolveOtlpUrl(opts, ctx.sinkId),
@@ -159,5 +159,3 @@ export function createOtlpSink (options: OtlpSinkOptions, ctx: SinkContext): Del
   return createDeliveryRunner(transport, options, ctx)
 }
 createOtlpSink satisfies SinkFactory<OtlpSinkOptions>
-
-export default createOtlpSink

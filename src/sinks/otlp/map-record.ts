@@ -115,7 +115,7 @@ function putExtra (attrs: LogAttributes, prefix: string, obj: Readonly<Record<st
   for (const [k, v] of Object.entries(obj)) {
     if (skip.has(k) || v === null || v === undefined) continue
     if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) attrs[`${prefix}${k}`] = v
-    else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) attrs[`${prefix}${k}`] = v as string[]
+    else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) attrs[`${prefix}${k}`] = v
   }
 }
 
@@ -143,7 +143,7 @@ export function recordAttributes (rec: NetconsRecord): LogAttributes {
     const prev = a[key]
     if (prev === undefined) a[key] = v
     else if (Array.isArray(prev)) (prev as string[]).push(v)
-    else a[key] = [prev as string, v]
+    else a[key] = [prev, v]
   }
   if (rec.kind === 'incident' && rec.incident !== undefined) {
     const inc = rec.incident

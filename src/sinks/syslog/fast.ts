@@ -16,7 +16,7 @@
 import type { HostInfo, NetconsRecord } from '../../types.js'
 import { displayAddress, escapeControls, headerField, prival, stripTrailingNewlines } from './fields.js'
 import { escapeParamValue, hostnameOf, LIMITS, sdName, type Rfc5424Options } from './rfc5424.js'
-import { tag, timestamp3164, type Rfc3164Options } from './rfc3164.js'
+import { tag, timestamp3164 } from './rfc3164.js'
 
 /** Hosts a worker keeps header parts for; beyond it the oldest entry goes (Map keeps insertion order). */
 const HOST_CACHE_MAX = 4096

@@ -77,7 +77,7 @@ export interface ResolvedSyslogOptions extends Rfc5424Options {
  * of the frame as a second, bogus message). RFC 5425 §4.3.1's "SHOULD accept 8192" is not what
  * the most common receiver does, so the sink stays under what it really accepts.
  */
-export function defaultMaxMessageBytes (protocol: SyslogProtocol, format: 'rfc5424' | 'rfc3164'): number {
+function defaultMaxMessageBytes (protocol: SyslogProtocol, format: 'rfc5424' | 'rfc3164'): number {
   if (format === 'rfc3164') return 1024
   return protocol === 'udp' ? 2048 : 8096
 }

@@ -65,7 +65,7 @@ export function sdName (name: string): string {
 }
 
 /** One SD-ELEMENT; null when it has no parameters (an empty element says nothing). */
-export function sdElement (id: string, params: ReadonlyArray<readonly [string, string]>): string | null {
+function sdElement (id: string, params: ReadonlyArray<readonly [string, string]>): string | null {
   if (params.length === 0) return null
   let s = '[' + sdName(id)
   for (const [k, v] of params) s += ' ' + sdName(k) + '="' + escapeParamValue(v) + '"'
@@ -111,7 +111,7 @@ export function structuredData (rec: NetconsRecord, opts: Pick<Rfc5424Options, '
   return out.filter((e): e is string => e !== null)
 }
 
-export function msgId (rec: NetconsRecord): string | null {
+function msgId (rec: NetconsRecord): string | null {
   return rec.kind === 'log' ? null : rec.kind
 }
 
@@ -120,7 +120,7 @@ export function hostnameOf (rec: NetconsRecord, from: 'name' | 'address'): strin
 }
 
 /** RFC 3339 as RFC 5424 §6.2.3 restricts it: UTC `Z`, at most 6 fraction digits. NILVALUE if unknown. */
-export function timestamp5424 (ms: number): string {
+function timestamp5424 (ms: number): string {
   if (!Number.isFinite(ms)) return '-'
   const d = new Date(ms)
   return Number.isNaN(d.getTime()) ? '-' : d.toISOString()

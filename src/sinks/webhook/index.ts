@@ -197,5 +197,3 @@ export function createWebhookSink (options: WebhookSinkOptions, ctx: SinkContext
   return new WebhookSink(options, ctx)
 }
 createWebhookSink satisfies SinkFactory<WebhookSinkOptions>
-
-export default createWebhookSink

@@ -9,7 +9,6 @@ import { fixturesDir } from '../../helpers/paths.js'
 const modDir = join(fixturesDir, 'modules')
 const ctx = { sinkId: 'm', thread: 1, workerCount: 3, logger: pino({ level: 'silent' }), configDir: modDir }
 
-
 test('an ES module gets init(workerCount), handler with msg xor buf, and exit', async () => {
   const sink = await createModuleSink({ path: 'good.mjs' }, ctx)
   sink.write(rec())

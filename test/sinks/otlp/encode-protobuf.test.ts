@@ -41,8 +41,8 @@ function build (r: RecordShape): NetconsRecord {
   const rec = makeTestRecord({
     src,
     host: { name: `h${r.host}`, address: src, labels: r.host % 2 === 0 ? { rack: `r${r.host}` } : {} },
-    kind: r.kind as NetconsRecord['kind'],
-    format: r.format as NetconsRecord['format'],
+    kind: r.kind,
+    format: r.format,
     level: r.level,
     facility: r.facility,
     seq: r.seq,
@@ -59,7 +59,7 @@ function build (r: RecordShape): NetconsRecord {
     attributes: r.attributes,
     release: r.release
   })
-  if (r.kind === 'incident') rec.incident = { type: 'oops', title: r.text.slice(0, 20), signature: 'sig', function: r.flags[0]! ? null : 'f', frames: ['a', 'b'], ...r.extra } as NonNullable<NetconsRecord['incident']>
+  if (r.kind === 'incident') rec.incident = { type: 'oops', title: r.text.slice(0, 20), signature: 'sig', function: r.flags[0]! ? null : 'f', frames: ['a', 'b'], ...r.extra }
   if (r.kind === 'event') rec.event = { ...r.extra, type: 'reboot' }
   return rec
 }

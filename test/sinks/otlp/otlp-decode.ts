@@ -11,7 +11,7 @@ const root = new protobuf.Root()
 root.resolvePath = (_origin: string, target: string) => join(fixturesDir, 'otlp', basename(target))
 root.loadSync('logs_service.proto', { keepCase: false })
 export const ExportLogsServiceRequest = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest')
-export const ExportLogsServiceResponse = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse')
+const ExportLogsServiceResponse = root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse')
 
 export type Value = string | number | boolean | Value[] | { [k: string]: Value } | Buffer | null
 

@@ -15,7 +15,7 @@ import { makeTestRecord, runSinkConformance, testContext } from '../conformance.
 const FAST_RETRY = { initialBackoffMs: 10, maxBackoffMs: 50, flushIntervalMs: 20 }
 
 function sink (server: RecordingServer, opts: Partial<OtlpSinkOptions> = {}): DeliveryRunner {
-  return createOtlpSink({ endpoint: server.url, ...FAST_RETRY, ...opts }, testContext({ sinkId: 'otlp-test' })) as DeliveryRunner
+  return createOtlpSink({ endpoint: server.url, ...FAST_RETRY, ...opts }, testContext({ sinkId: 'otlp-test' }))
 }
 
 function decode (server: RecordingServer, encoding: 'protobuf' | 'json' = 'protobuf'): ReturnType<typeof allLogs> {
@@ -68,7 +68,7 @@ function checkFixtureLogs (logs: ReturnType<typeof allLogs>): void {
   assert.equal(l2.observedTimeUnixNano, ns(1_700_000_003_600))
   assert.equal(l3.timeUnixNano, 0n, 'no kernel time: unset')
   assert.equal(l3.observedTimeUnixNano, ns(1_700_000_004_000))
-  assert.equal(l4.timeUnixNano, ns(1_700_000_004_001), "first timed record of db-2: its arrival")
+  assert.equal(l4.timeUnixNano, ns(1_700_000_004_001), 'first timed record of db-2: its arrival')
 
   assert.equal(l1.severityNumber, 17); assert.equal(l1.severityText, 'err')
   assert.equal(l2.severityNumber, 21); assert.equal(l2.severityText, 'emerg')
@@ -225,15 +225,15 @@ describe('OTLP sink faults', () => {
     const port = probe.port
     await probe.stop()
     const s = createOtlpSink({ endpoint: `http://127.0.0.1:${port}`, ...FAST_RETRY }, testContext())
-    assert.equal((await s.health!()).ok, false)
+    assert.equal((await s.health()).ok, false)
     for (let i = 0; i < 20; i++) s.write(makeTestRecord({ seq: i }))
-    await waitUntil(() => s.stats!().retried >= 20) // at least one failed attempt
+    await waitUntil(() => s.stats().retried >= 20) // at least one failed attempt
     const server = await RecordingServer.start(port)
     try {
       await s.flush()
       assert.deepEqual(decode(server).map((l) => l.attributes['netconsole.seq']), Array.from({ length: 20 }, (_, i) => i))
-      assert.equal(s.stats!().sent, 20)
-      assert.equal(Object.values(s.stats!().dropped).reduce((a, b) => a + b, 0), 0)
+      assert.equal(s.stats().sent, 20)
+      assert.equal(Object.values(s.stats().dropped).reduce((a, b) => a + b, 0), 0)
     } finally {
       await s.close()
       await server.stop()
@@ -243,7 +243,7 @@ describe('OTLP sink faults', () => {
   it('peer dies mid-stream and comes back: nothing lost within the queue bound, drops counted beyond it', async () => {
     const server = await RecordingServer.start()
     const port = server.port
-    const s = createOtlpSink({ endpoint: server.url, ...FAST_RETRY, maxQueueRecords: 50, maxBatchRecords: 10 }, testContext()) as DeliveryRunner
+    const s = createOtlpSink({ endpoint: server.url, ...FAST_RETRY, maxQueueRecords: 50, maxBatchRecords: 10 }, testContext())
     let seq = 0
     for (; seq < 30; seq++) s.write(makeTestRecord({ seq }))
     await s.flush()
@@ -271,7 +271,7 @@ describe('OTLP sink faults', () => {
   it('slow peer: attempts past requestTimeoutMs are aborted and retried; other work is not blocked', async () => {
     const server = await RecordingServer.start()
     server.script = ['hang', 'hang']
-    const s = createOtlpSink({ endpoint: server.url, ...FAST_RETRY, requestTimeoutMs: 100 }, testContext()) as DeliveryRunner
+    const s = createOtlpSink({ endpoint: server.url, ...FAST_RETRY, requestTimeoutMs: 100 }, testContext())
     try {
       s.write(makeTestRecord({ text: 'slow' }))
       const t0 = Date.now()
@@ -294,7 +294,7 @@ describe('OTLP sink faults', () => {
     const probe = await RecordingServer.start()
     const port = probe.port
     await probe.stop()
-    const s = createOtlpSink({ endpoint: `http://127.0.0.1:${port}`, ...FAST_RETRY }, testContext()) as DeliveryRunner
+    const s = createOtlpSink({ endpoint: `http://127.0.0.1:${port}`, ...FAST_RETRY }, testContext())
     for (let i = 0; i < 5; i++) s.write(makeTestRecord())
     const t0 = Date.now()
     await s.close(200)

@@ -30,8 +30,8 @@ const hostArb: fc.Arbitrary<HostInfo> = fc.record({
 function recordArb (hosts: HostInfo[]): fc.Arbitrary<NetconsRecord> {
   return fc.record({
     host: fc.constantFrom(...hosts),
-    kind: fc.constantFrom('log', 'log', 'incident', 'event') as fc.Arbitrary<'log' | 'incident' | 'event'>,
-    format: fc.constantFrom('extended', 'legacy') as fc.Arbitrary<'extended' | 'legacy'>,
+    kind: fc.constantFrom<'log' | 'incident' | 'event'>('log', 'log', 'incident', 'event'),
+    format: fc.constantFrom<'extended' | 'legacy'>('extended', 'legacy'),
     facility: fc.oneof(fc.integer({ min: 0, max: 23 }), fc.constantFrom(-1, 24, 127, 1.5)),
     level: fc.option(fc.oneof(fc.integer({ min: 0, max: 7 }), fc.constantFrom(8, -1))),
     seq: fc.option(fc.nat()),
@@ -72,7 +72,7 @@ const optsArb: fc.Arbitrary<SyslogSinkOptions> = fc.record({
   includeLabels: fc.boolean(),
   utf8Bom: fc.boolean(),
   maxMessageBytes: fc.oneof(fc.integer({ min: 480, max: 3000 }), fc.constant(65507))
-}, { requiredKeys: ['host', 'protocol'] }) as fc.Arbitrary<SyslogSinkOptions>
+}, { requiredKeys: ['host', 'protocol'] })
 
 function resolveOrNull (o: SyslogSinkOptions): ReturnType<typeof resolveSyslogOptions> | null {
   try { return resolveSyslogOptions(o, 's', '/') } catch { return null }

@@ -52,7 +52,7 @@ describe('syslog TCP batches', () => {
     Socket.prototype.write = function (this: Socket, ...args: unknown[]) {
       if (this.remotePort === port) writes.push((args[0] as Buffer).length)
       return (orig as (...a: unknown[]) => boolean).apply(this, args)
-    } as typeof orig
+    }
     let res
     try {
       res = await t.send(recs)
