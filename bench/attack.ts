@@ -60,10 +60,10 @@ async function startDaemon (sinks: string, rateLimit: string): Promise<Daemon> {
   // ATTACK_NODE_ARGS: node flags for the daemon (e.g. --trace-gc, with ATTACK_DAEMON_STDOUT).
   const nodeArgs = (process.env.ATTACK_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
   const proc = spawn(process.execPath, [...nodeArgs, join(root, 'dist', 'src', 'cli.js'), '-c', cfg, '-w', '2', '-u', String(udp), '-a', '127.0.0.1'],
-    // ATTACK_DAEMON_STDOUT=FILE keeps the daemon's stdout (e.g. NODE_OPTIONS=--trace-gc: heap per thread).
+    // ATTACK_DAEMON_STDOUT=FILE keeps the daemon's stdout (with ATTACK_NODE_ARGS=--trace-gc: the heap per thread).
     { stdio: ['ignore', process.env.ATTACK_DAEMON_STDOUT !== undefined ? openSync(process.env.ATTACK_DAEMON_STDOUT, 'w') : 'ignore', 'pipe'], env: { ...process.env, NETCONSD_LOG_LEVEL: 'warn' } })
   let err = ''
-  proc.stderr.on('data', (d: Buffer) => { if (err.length < 65536) err += d.toString() })
+  proc.stderr!.on('data', (d: Buffer) => { if (err.length < 65536) err += d.toString() })
   const t0 = Date.now()
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`daemon exited: ${err.slice(-500)}`)

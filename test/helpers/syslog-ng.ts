@@ -134,8 +134,17 @@ function canConnect (port: number): Promise<boolean> {
 }
 
 interface RawLine {
-  host?: string, program?: string, pid?: string, msgid?: string, severity?: number, facility?: number
-  msg?: string, isodate?: string, rawsdata?: string, source?: string, SDATA?: Record<string, Record<string, string>>
+  host?: string
+  program?: string
+  pid?: string
+  msgid?: string
+  severity?: number
+  facility?: number
+  msg?: string
+  isodate?: string
+  rawsdata?: string
+  source?: string
+  SDATA?: Record<string, Record<string, string>>
 }
 
 /** Starts syslog-ng, or returns null when it is not installed (the caller skips). */

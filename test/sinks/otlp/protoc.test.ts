@@ -7,7 +7,6 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createOtlpSink } from '../../../src/sinks/otlp/index.js'
-import type { DeliveryRunner } from '../../../src/sinks/delivery/runner.js'
 import { RecordingServer } from '../delivery/http-server.js'
 import { decodeProtobuf } from './otlp-decode.js'
 import { fromProtoc, parseTextFormat, protocDecodeText, protocPath, unknownFields } from './protoc.js'
@@ -22,7 +21,7 @@ describe('OTLP sink, decoded by protoc', { skip: installed ? false : 'protoc not
 
   async function send (records: ReturnType<typeof makeTestRecord>[], resource: Record<string, string> = {}): Promise<Buffer> {
     server.requests.length = 0
-    const s = createOtlpSink({ endpoint: server.url, encoding: 'protobuf', flushIntervalMs: 20, resource }, testContext({ sinkId: 'otlp-protoc' })) as DeliveryRunner
+    const s = createOtlpSink({ endpoint: server.url, encoding: 'protobuf', flushIntervalMs: 20, resource }, testContext({ sinkId: 'otlp-protoc' }))
     for (const r of records) s.write(r)
     await s.close()
     const reqs = server.requests.filter((r) => r.path === '/v1/logs' && r.body.length > 0)

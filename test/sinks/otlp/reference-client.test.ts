@@ -14,7 +14,6 @@ import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs'
 import { createOtlpSink } from '../../../src/sinks/otlp/index.js'
-import type { DeliveryRunner } from '../../../src/sinks/delivery/runner.js'
 import { RecordingServer, type Captured } from '../delivery/http-server.js'
 import { ExportLogsServiceRequest } from './otlp-decode.js'
 import { makeTestRecord, testContext } from '../conformance.js'
@@ -146,7 +145,7 @@ describe('OTLP sink against the official exporter (reference client)', () => {
 
   async function ours (encoding: 'protobuf' | 'json'): Promise<{ requests: Captured[], resourceLogs: unknown[] }> {
     server.requests.length = 0
-    const s = createOtlpSink({ endpoint: server.url, encoding, flushIntervalMs: 20, resource: { 'deployment.environment': 'test' } }, testContext({ sinkId: 'otlp-ref' })) as DeliveryRunner
+    const s = createOtlpSink({ endpoint: server.url, encoding, flushIntervalMs: 20, resource: { 'deployment.environment': 'test' } }, testContext({ sinkId: 'otlp-ref' }))
     for (const r of records()) s.write(r)
     await s.close()
     const requests = logRequests(server)
