@@ -8,17 +8,15 @@
  * - TCP LF framing (RFC 6587 §3.4.2, "non-transparent"): message + LF; a newline inside a
  *   message would split it, so it is only allowed with `multiline: "escape"`.
  *
- * Records that fit `maxMessageBytes` are formatted by `FastFormatter` (host parts cached) into
- * one string each and written straight into the batch's buffer; the rest go through the
- * reference formatters (`formatRfc5424` / `formatRfc3164`), which cut and count.
+ * Records that fit `maxMessageBytes` are written by `FastFormatter` (host parts cached) straight
+ * into the batch's buffer; the rest go through the reference formatters (`formatRfc5424` /
+ * `formatRfc3164`), which cut and count.
  */
 import type { NetconsRecord } from '../../types.js'
-import { FastFormatter } from './fast.js'
+import { ByteWriter, FastFormatter } from './fast.js'
 import type { ResolvedSyslogOptions } from './options.js'
 import { formatRfc3164 } from './rfc3164.js'
 import { formatRfc5424, type Encoded } from './rfc5424.js'
-
-const LF = Buffer.from('\n')
 
 export class SyslogEncoder {
   /** Messages whose MSG was cut to fit `maxMessageBytes`. */
@@ -30,9 +28,8 @@ export class SyslogEncoder {
   // A retried batch hands the same record objects again: cut (and count the cut) once. Only
   // records that needed cutting are kept; the fast path is deterministic, so it needs no cache.
   readonly #cut = new WeakMap<NetconsRecord, Buffer>()
-  // Reused across batches: the first pass's strings (or reference buffers) and lengths.
-  #parts: Array<string | Buffer> = []
-  #lens: number[] = []
+  // Reused across batches: the output is written here, then copied out whole.
+  readonly #w = new ByteWriter()
 
   constructor (opts: ResolvedSyslogOptions) {
     this.#opts = opts
@@ -51,14 +48,9 @@ export class SyslogEncoder {
 
   /** The SYSLOG-MSG alone (what a UDP datagram carries). */
   message (rec: NetconsRecord): Buffer {
-    const f = this.#fast.format(rec)
-    if (f === null) return this.#reference(rec)
-    if (f.bomAt < 0) return Buffer.from(f.s)
-    const b = Buffer.allocUnsafe(f.bytes)
-    const n = b.write(f.s.slice(0, f.bomAt))
-    b[n] = 0xef; b[n + 1] = 0xbb; b[n + 2] = 0xbf
-    b.write(f.s.slice(f.bomAt), n + 3)
-    return b
+    const w = this.#w
+    w.pos = 0
+    return this.#fast.formatInto(rec, w) < 0 ? this.#reference(rec) : w.copy()
   }
 
   /**
@@ -67,29 +59,19 @@ export class SyslogEncoder {
    */
   messageBatch (batch: readonly NetconsRecord[]): { buf: Buffer, lens: Uint32Array } {
     const lens = new Uint32Array(batch.length)
-    const parts = this.#parts
-    let total = 0
+    const w = this.#w
+    w.pos = 0
     for (let i = 0; i < batch.length; i++) {
       const rec = batch[i]!
-      const f = this.#fast.format(rec)
-      if (f === null || f.bomAt >= 0) {
-        const b = f === null ? this.#reference(rec) : this.message(rec)
-        parts[i] = b
-        lens[i] = b.length
-      } else {
-        parts[i] = f.s
-        lens[i] = f.bytes
+      let n = this.#fast.formatInto(rec, w)
+      if (n < 0) {
+        const b = this.#reference(rec)
+        w.bytes(b)
+        n = b.length
       }
-      total += lens[i]!
+      lens[i] = n
     }
-    const buf = Buffer.allocUnsafe(total)
-    let off = 0
-    for (let i = 0; i < batch.length; i++) {
-      const p = parts[i]!
-      off += typeof p === 'string' ? buf.write(p, off) : p.copy(buf, off)
-    }
-    parts.length = 0
-    return { buf, lens }
+    return { buf: w.copy(), lens }
   }
 
   /** One framed message for a stream transport. */
@@ -97,39 +79,38 @@ export class SyslogEncoder {
     return this.frameBatch([rec])
   }
 
-  /** A whole batch as one buffer, so it goes out in one write: one allocation per batch. */
+  /**
+   * A whole batch as one buffer, so it goes out in one write. With octet counting each message
+   * is written after room for the longest MSG-LEN, then moved up against its actual MSG-LEN.
+   */
   frameBatch (batch: readonly NetconsRecord[]): Buffer {
     const framing = this.#opts.framing
-    const parts = this.#parts
-    const lens = this.#lens
-    let total = 0
+    const w = this.#w
+    w.pos = 0
+    const room = framing === 'octet-counting' ? String(this.#opts.maxMessageBytes).length + 1 : 0
     for (let i = 0; i < batch.length; i++) {
       const rec = batch[i]!
-      const f = this.#fast.format(rec)
-      let len: number
-      if (f === null || f.bomAt >= 0) {
-        const b = f === null ? this.#reference(rec) : this.message(rec)
-        parts[i] = b
-        len = b.length
-      } else {
-        parts[i] = f.s
-        len = f.bytes
+      const start = w.pos
+      w.ensure(room)
+      w.pos += room
+      let n = this.#fast.formatInto(rec, w)
+      if (n < 0) {
+        const b = this.#reference(rec)
+        w.bytes(b)
+        n = b.length
       }
-      lens[i] = len
-      total += len + (framing === 'lf' ? 1 : framing === 'octet-counting' ? String(len).length + 1 : 0)
+      if (framing === 'octet-counting') {
+        const len = String(n)
+        const head = len.length + 1
+        if (head !== room) w.buf.copyWithin(start + head, start + room, start + room + n)
+        w.pos = start
+        w.ascii(len)
+        w.ascii(' ')
+        w.pos = start + head + n
+      } else if (framing === 'lf') {
+        w.ascii('\n')
+      }
     }
-    const out = Buffer.allocUnsafe(total)
-    let off = 0
-    for (let i = 0; i < batch.length; i++) {
-      const p = parts[i]!
-      const len = lens[i]!
-      if (framing === 'octet-counting') off += out.write(len + ' ', off, 'latin1')
-      if (typeof p === 'string') off += out.write(p, off)
-      else off += p.copy(out, off)
-      if (framing === 'lf') out[off++] = LF[0]!
-    }
-    // Let the records' strings go; the arrays keep their capacity for the next batch.
-    parts.length = 0
-    return out
+    return w.copy()
   }
 }

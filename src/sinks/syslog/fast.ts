@@ -1,14 +1,14 @@
 /**
  * The per-record hot path of the syslog encoder: the same bytes as `formatRfc5424` /
  * `formatRfc3164` (the reference, kept and property-tested against this in
- * test/sinks/syslog/fast.test.ts), with everything that depends only on the host and the sink
- * built once:
+ * test/sinks/syslog/fast.test.ts), written straight into the batch's buffer (`ByteWriter`), with
+ * everything that depends only on the host and the sink encoded once:
  *
- *   per sink:  SD-ID prefixes (`[netconsd@PEN`), APP-NAME / TAG, the PRI strings `<N>1 `
+ *   per sink:  SD-ID prefixes (`[netconsd@PEN`), APP-NAME / TAG, the PRI bytes `<N>1 `
  *   per host:  ` HOSTNAME APP-NAME - ` (RFC 3164: ` HOSTNAME TAG: `), the core element's
  *              `src="…"` and the whole labels element
  *   per ms:    the RFC 3339 timestamp (RFC 3164: per second)
- *   per record: the rest of the SD, the text; one string, no Buffer
+ *   per record: the numbers as digits, the rest of the SD, the text: no string, no Buffer
  *
  * A record that does not fit `maxMessageBytes` (SD elements to leave out, MSG to cut) goes through
  * the reference formatter: rare, and its rules stay in one place.
@@ -21,17 +21,101 @@ import { tag, timestamp3164 } from './rfc3164.js'
 /** Hosts a worker keeps header parts for; beyond it the oldest entry goes (Map keeps insertion order). */
 const HOST_CACHE_MAX = 4096
 
+/** A growable output buffer, reused across batches. */
+export class ByteWriter {
+  buf: Buffer = Buffer.allocUnsafe(64 * 1024)
+  pos = 0
+
+  ensure (n: number): void {
+    if (this.pos + n <= this.buf.length) return
+    let size = this.buf.length * 2
+    while (size < this.pos + n) size *= 2
+    const next = Buffer.allocUnsafe(size)
+    this.buf.copy(next, 0, 0, this.pos)
+    this.buf = next
+  }
+
+  bytes (b: Uint8Array): void {
+    const n = b.length
+    this.ensure(n)
+    const d = this.buf
+    const p = this.pos
+    if (n <= 32) for (let i = 0; i < n; i++) d[p + i] = b[i]!
+    else d.set(b, p)
+    this.pos = p + n
+  }
+
+  /** A string known to be ASCII (fixed words, digits). */
+  ascii (s: string): void {
+    const n = s.length
+    this.ensure(n)
+    const d = this.buf
+    const p = this.pos
+    for (let i = 0; i < n; i++) d[p + i] = s.charCodeAt(i)
+    this.pos = p + n
+  }
+
+  /** Any string, as UTF-8; short ASCII by a loop, the rest by one call into the encoder. */
+  str (s: string): void {
+    const n = s.length
+    if (n <= 48) {
+      this.ensure(n)
+      const d = this.buf
+      const p = this.pos
+      let i = 0
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i)
+        if (c > 0x7f) break
+        d[p + i] = c
+      }
+      if (i === n) { this.pos = p + n; return }
+    }
+    this.ensure(n * 3)
+    this.pos += this.buf.write(s, this.pos, 'utf8')
+  }
+
+  /** A number as String(v) would write it; integers without a string. */
+  num (v: number): void {
+    if (!(Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER)) { this.ascii(String(v)); return }
+    if (v < 10) { this.ensure(1); this.buf[this.pos++] = 0x30 + v; return }
+    if (v > 0x7fffffff) { this.ascii(String(v)); return }
+    // 31-bit: integer arithmetic, digits written from the end.
+    let digits = 2
+    for (let x = (v / 100) | 0; x > 0; x = (x / 10) | 0) digits++
+    this.ensure(digits)
+    const d = this.buf
+    let p = this.pos + digits
+    let x = v
+    while (x > 0) {
+      const q = (x / 10) | 0
+      d[--p] = 0x30 + x - q * 10
+      x = q
+    }
+    this.pos += digits
+  }
+
+  /** A copy of bytes [from, pos): the buffer is reused for the next batch while this one is in flight. */
+  copy (from = 0): Buffer {
+    const out = Buffer.allocUnsafe(this.pos - from)
+    this.buf.copy(out, 0, from, this.pos)
+    return out
+  }
+}
+
+const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8')
+const BOM = Buffer.from([0xef, 0xbb, 0xbf])
+
 interface HostParts {
   // The HostInfo fields the parts were built from: resolvers update a host's name in place.
   name: string
   address: string
   labels: Readonly<Record<string, string>>
   /** ` HOSTNAME APP-NAME - ` (5424) or ` HOSTNAME TAG: ` (3164). */
-  mid: string
+  mid: Buffer
   /** `[netconsd@PEN src="…"` */
-  core: string
-  /** The labels element, or '' when there are none (or labels are off). */
-  labelsEl: string
+  core: Buffer
+  /** The labels element, or empty when there are none (or labels are off). */
+  labelsEl: Buffer
 }
 
 export interface FastOptions extends Rfc5424Options {
@@ -45,41 +129,51 @@ function params (prefix: string, entries: ReadonlyArray<readonly [string, string
   return s + ']'
 }
 
-/** PARAM-VALUE of a number or fixed ASCII word: nothing to escape. */
-function isAscii (s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false
-  return true
+/** ` name="value"` pairs and the closing `]` of an element whose SD-ID (with `[`) is written. */
+function writeParams (w: ByteWriter, entries: ReadonlyArray<readonly [string, string]>): void {
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!
+    w.ascii(' ')
+    w.str(sdName(e[0]))
+    w.ascii('="')
+    w.str(escapeParamValue(e[1]))
+    w.ascii('"')
+  }
+  w.ascii(']')
 }
+
+const MSGID_LOG = utf8('-')
 
 export class FastFormatter {
   readonly #o: FastOptions
   readonly #hosts = new Map<HostInfo, HostParts>()
-  readonly #pri: string[] = []
+  readonly #pri: Buffer[] = []
   readonly #app: string
   readonly #tag: string
-  readonly #idIncident: string
-  readonly #idEvent: string
-  readonly #idAttrs: string
-  readonly #idDict: string
+  readonly #idIncident: Buffer
+  readonly #idEvent: Buffer
+  readonly #idAttrs: Buffer
+  readonly #idDict: Buffer
   readonly #idCore: string
   readonly #idLabels: string
+  readonly #msgIds = new Map<string, Buffer>()
   #tsMs = NaN
-  #ts = ''
+  #ts: Buffer = Buffer.alloc(0)
   #ts3164Sec = NaN
-  #ts3164 = ''
+  #ts3164: Buffer = Buffer.alloc(0)
 
   constructor (opts: FastOptions) {
     this.#o = opts
-    for (let p = 0; p < 192; p++) this.#pri.push(`<${p}>` + (opts.format === 'rfc5424' ? '1 ' : ''))
+    for (let p = 0; p < 192; p++) this.#pri.push(utf8(`<${p}>` + (opts.format === 'rfc5424' ? '1 ' : '')))
     this.#app = headerField(opts.appName, LIMITS.appName)
     this.#tag = tag(opts.appName)
     const pen = String(opts.enterpriseId)
     this.#idCore = '[' + sdName(`netconsd@${pen}`)
-    this.#idIncident = '[' + sdName(`netconsdIncident@${pen}`)
-    this.#idEvent = '[' + sdName(`netconsdEvent@${pen}`)
-    this.#idAttrs = '[' + sdName(`netconsdAttrs@${pen}`)
+    this.#idIncident = utf8('[' + sdName(`netconsdIncident@${pen}`))
+    this.#idEvent = utf8('[' + sdName(`netconsdEvent@${pen}`))
+    this.#idAttrs = utf8('[' + sdName(`netconsdAttrs@${pen}`))
     this.#idLabels = '[' + sdName(`netconsdLabels@${pen}`)
-    this.#idDict = '[' + sdName(`netconsdDict@${pen}`)
+    this.#idDict = utf8('[' + sdName(`netconsdDict@${pen}`))
   }
 
   #host (h: HostInfo, rec: NetconsRecord): HostParts {
@@ -90,100 +184,119 @@ export class FastFormatter {
       name: h.name,
       address: h.address,
       labels: h.labels,
-      mid: this.#o.format === 'rfc5424' ? ` ${host} ${this.#app} - ` : ` ${host} ${this.#tag}: `,
-      core: this.#idCore + ' src="' + escapeParamValue(displayAddress(h.address)) + '"',
-      labelsEl: this.#o.includeLabels ? params(this.#idLabels, Object.entries(h.labels)) : ''
+      mid: utf8(this.#o.format === 'rfc5424' ? ` ${host} ${this.#app} - ` : ` ${host} ${this.#tag}: `),
+      core: utf8(this.#idCore + ' src="' + escapeParamValue(displayAddress(h.address)) + '"'),
+      labelsEl: utf8(this.#o.includeLabels ? params(this.#idLabels, Object.entries(h.labels)) : '')
     }
     if (c === undefined && this.#hosts.size >= HOST_CACHE_MAX) this.#hosts.delete(this.#hosts.keys().next().value!)
     this.#hosts.set(h, p)
     return p
   }
 
-  #timestamp (ms: number): string | null {
+  #timestamp (ms: number): Buffer | null {
     if (ms === this.#tsMs) return this.#ts
     if (!Number.isFinite(ms)) return null
     const d = new Date(ms)
     if (Number.isNaN(d.getTime())) return null
     this.#tsMs = ms
-    this.#ts = d.toISOString()
+    this.#ts = utf8(d.toISOString())
     return this.#ts
   }
 
-  #timestamp3164 (ms: number): string | null {
+  #timestamp3164 (ms: number): Buffer | null {
     // Not finite: the reference uses the current time; let it.
     if (!Number.isFinite(ms)) return null
     const sec = Math.floor(ms / 1000)
     if (sec !== this.#ts3164Sec) {
       this.#ts3164Sec = sec
-      this.#ts3164 = timestamp3164(ms)
+      this.#ts3164 = utf8(timestamp3164(ms))
     }
     return this.#ts3164
   }
 
+  #msgId (kind: string): Buffer {
+    if (kind === 'log') return MSGID_LOG
+    let b = this.#msgIds.get(kind)
+    if (b === undefined) {
+      b = utf8(headerField(kind, LIMITS.msgId))
+      if (this.#msgIds.size < 64) this.#msgIds.set(kind, b)
+    }
+    return b
+  }
+
   /**
-   * The whole SYSLOG-MSG as a string and its UTF-8 length, or null when the record needs the
-   * reference formatter (it does not fit `maxMessageBytes`, or an odd timestamp). With
-   * `utf8Bom` the BOM is not in the string: `bom` says where it goes (the string offset).
+   * Writes the whole SYSLOG-MSG at `w.pos` and returns its length in bytes, or -1 (with `w.pos`
+   * where it was) when the record needs the reference formatter: it does not fit
+   * `maxMessageBytes`, or an odd timestamp.
    */
-  format (rec: NetconsRecord): { s: string, bytes: number, bomAt: number } | null {
+  formatInto (rec: NetconsRecord, w: ByteWriter): number {
     const o = this.#o
+    const start = w.pos
     const hp = this.#host(rec.host, rec)
     const pri = this.#pri[prival(o.facility ?? rec.facility, rec.level ?? o.legacySeverity)]!
     if (o.format === 'rfc3164') {
       const ts = this.#timestamp3164(rec.receivedAt)
-      if (ts === null) return null
-      const head = pri + ts + hp.mid
-      const text = escapeControls(stripTrailingNewlines(rec.text))
-      const s = head + text
-      // head is ASCII (headerField and tag leave nothing else).
-      const bytes = head.length + (isAscii(text) ? text.length : Buffer.byteLength(text))
-      return bytes <= o.maxMessageBytes ? { s, bytes, bomAt: -1 } : null
+      if (ts === null) return -1
+      w.bytes(pri)
+      w.bytes(ts)
+      w.bytes(hp.mid)
+      w.str(escapeControls(stripTrailingNewlines(rec.text)))
+      const n = w.pos - start
+      if (n > o.maxMessageBytes) { w.pos = start; return -1 }
+      return n
     }
     const ts = this.#timestamp(rec.receivedAt)
-    if (ts === null) return null
-    let sd = hp.core
-    if (rec.seq !== null) sd += ' seq="' + rec.seq + '"'
-    if (rec.tsUsec !== null) sd += ' tsUsec="' + rec.tsUsec + '"'
-    if (rec.level !== null) sd += ' level="' + rec.level + '"'
-    sd += ' facility="' + rec.facility + '" format="' + rec.format + '"'
-    if (rec.release !== null) sd += ' release="' + escapeParamValue(rec.release) + '"'
-    if (rec.contStart) sd += ' contStart="1"'
-    if (rec.cont) sd += ' cont="1"'
-    if (rec.oos) sd += ' oos="1"'
-    if (rec.seqReset) sd += ' seqReset="1"'
-    if (rec.incomplete) sd += ' incomplete="1"'
-    if (rec.lostBefore > 0) sd += ' lostBefore="' + rec.lostBefore + '"'
-    sd += ']'
+    if (ts === null) return -1
+    w.bytes(pri)
+    w.bytes(ts)
+    w.bytes(hp.mid)
+    w.bytes(this.#msgId(rec.kind))
+    w.ascii(' ')
+    w.bytes(hp.core)
+    if (rec.seq !== null) { w.ascii(' seq="'); w.num(rec.seq); w.ascii('"') }
+    if (rec.tsUsec !== null) { w.ascii(' tsUsec="'); w.num(rec.tsUsec); w.ascii('"') }
+    if (rec.level !== null) { w.ascii(' level="'); w.num(rec.level); w.ascii('"') }
+    w.ascii(' facility="'); w.num(rec.facility); w.ascii('" format="'); w.str(rec.format); w.ascii('"')
+    if (rec.release !== null) { w.ascii(' release="'); w.str(escapeParamValue(rec.release)); w.ascii('"') }
+    if (rec.contStart) w.ascii(' contStart="1"')
+    if (rec.cont) w.ascii(' cont="1"')
+    if (rec.oos) w.ascii(' oos="1"')
+    if (rec.seqReset) w.ascii(' seqReset="1"')
+    if (rec.incomplete) w.ascii(' incomplete="1"')
+    if (rec.lostBefore > 0) { w.ascii(' lostBefore="'); w.num(rec.lostBefore); w.ascii('"') }
+    w.ascii(']')
     if (rec.incident !== undefined) {
       const i = rec.incident
-      sd += this.#idIncident + ' type="' + escapeParamValue(i.type) + '" signature="' + escapeParamValue(i.signature) + '"'
-      if (i.function !== null) sd += ' function="' + escapeParamValue(i.function) + '"'
-      sd += ' title="' + escapeParamValue(i.title) + '"]'
+      w.bytes(this.#idIncident)
+      w.ascii(' type="'); w.str(escapeParamValue(i.type)); w.ascii('" signature="'); w.str(escapeParamValue(i.signature)); w.ascii('"')
+      if (i.function !== null) { w.ascii(' function="'); w.str(escapeParamValue(i.function)); w.ascii('"') }
+      w.ascii(' title="'); w.str(escapeParamValue(i.title)); w.ascii('"]')
     }
     if (rec.event !== undefined) {
-      let e = this.#idEvent + ' type="' + escapeParamValue(rec.event.type) + '"'
+      w.bytes(this.#idEvent)
+      w.ascii(' type="'); w.str(escapeParamValue(rec.event.type)); w.ascii('"')
       for (const k in rec.event) {
         if (!Object.hasOwn(rec.event, k)) continue
         const v = rec.event[k]
         if (k === 'type' || v === null || v === undefined || typeof v === 'object') continue
-        e += ' ' + sdName(k) + '="' + escapeParamValue(String(v)) + '"'
+        w.ascii(' '); w.str(sdName(k)); w.ascii('="'); w.str(escapeParamValue(String(v))); w.ascii('"')
       }
-      sd += e + ']'
+      w.ascii(']')
     }
     let hasAttrs = false
     for (const k in rec.attributes) { if (Object.hasOwn(rec.attributes, k)) { hasAttrs = true; break } }
-    if (hasAttrs) sd += params(this.#idAttrs, Object.entries(rec.attributes))
-    sd += hp.labelsEl
-    if (o.includeDict && rec.dict.length > 0) sd += params(this.#idDict, rec.dict)
-    const msgid = rec.kind === 'log' ? '-' : headerField(rec.kind, LIMITS.msgId)
-    const head = pri + ts + hp.mid + msgid + ' ' + sd
+    if (hasAttrs) { w.bytes(this.#idAttrs); writeParams(w, Object.entries(rec.attributes)) }
+    if (hp.labelsEl.length > 0) w.bytes(hp.labelsEl)
+    if (o.includeDict && rec.dict.length > 0) { w.bytes(this.#idDict); writeParams(w, rec.dict) }
     let text = stripTrailingNewlines(rec.text)
     if (o.multiline === 'escape') text = escapeControls(text)
-    const headBytes = isAscii(sd) ? head.length : Buffer.byteLength(head)
-    if (text === '') return headBytes <= o.maxMessageBytes ? { s: head, bytes: headBytes, bomAt: -1 } : null
-    const bom = o.utf8Bom ? 3 : 0
-    const bytes = headBytes + 1 + bom + (isAscii(text) ? text.length : Buffer.byteLength(text))
-    if (bytes > o.maxMessageBytes) return null
-    return { s: head + ' ' + text, bytes, bomAt: bom === 0 ? -1 : head.length + 1 }
+    if (text !== '') {
+      w.ascii(' ')
+      if (o.utf8Bom) w.bytes(BOM)
+      w.str(text)
+    }
+    const n = w.pos - start
+    if (n > o.maxMessageBytes) { w.pos = start; return -1 }
+    return n
   }
 }
