@@ -9,7 +9,8 @@
 # installed once into .ci/cache/node<major> (git-ignored; reused while the version matches).
 # The Node under test goes first on PATH, so what the tests spawn (node, npm, npx) runs on it too.
 #
-# Usage: scripts/ci/node-versions.sh [--fetch-only] [MAJOR ...]   (default: 22 24)
+# Usage: scripts/ci/node-versions.sh [--fetch-only] [MAJOR ...] [-- FILTER ...]
+#   MAJOR: 22 and/or 24 (default: both); FILTER: passed to scripts/run-tests.mjs (default: all tests)
 # Needs: dist/ built (npm run build), native/build (node scripts/build-native.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,8 +20,12 @@ CACHE=.ci/cache
 
 fetch_only=0
 majors=()
-for a in "$@"; do
+filters=()
+while [ $# -gt 0 ]; do
+  a=$1
+  shift
   case $a in
+    --) filters=("$@"); break ;;
     --fetch-only) fetch_only=1 ;;
     *) [ -n "${PINNED[$a]:-}" ] || { echo "node-versions: no pinned version for Node $a (have: ${!PINNED[*]})" >&2; exit 2; }
        majors+=("$a") ;;
@@ -48,13 +53,22 @@ for major in "${majors[@]}"; do
   NODE=$(node_for "$major")
   [ $fetch_only = 1 ] && { echo "node-versions: $("$NODE" --version) at $NODE"; continue; }
   echo "node-versions: the suite on Node $("$NODE" --version)"
-  # The addon built for the system Node loads here unchanged (Node-API), or the run says so first.
+  t0=$SECONDS
+  # The addons built for the system Node load here unchanged (Node-API, plus libuv's stable v1
+  # ABI), or the run says so first. A missing one fails only where it must build (CI).
   for addon in native/build/Release/netconsd_recv.node native/build/Release/netconsd_cmod.node; do
-    if [ -f "$addon" ] && ! "$NODE" -e "require('./$addon')"; then
+    if [ ! -f "$addon" ]; then
+      [ "${NETCONSD_REQUIRE_NATIVE:-}" != 1 ] || { echo "node-versions: $addon is missing (NETCONSD_REQUIRE_NATIVE=1)" >&2; status=1; }
+    elif ! "$NODE" -e "require('./$addon')"; then
       echo "node-versions: $addon does not load on Node $major" >&2
       status=1
     fi
   done
-  PATH="$(dirname "$NODE"):$PATH" "$NODE" scripts/run-tests.mjs || { echo "node-versions: the suite failed on Node $major" >&2; status=1; }
+  if PATH="$(dirname "$NODE"):$PATH" "$NODE" scripts/run-tests.mjs "${filters[@]}"; then
+    echo "node-versions: the suite passed on Node $major in $((SECONDS - t0)) s"
+  else
+    echo "node-versions: the suite FAILED on Node $major ($((SECONDS - t0)) s)" >&2
+    status=1
+  fi
 done
 exit $status
