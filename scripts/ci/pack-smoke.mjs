@@ -84,7 +84,8 @@ async function main (dir) {
   const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })))
   let exit = null
   void exited.then((e) => { exit = e })
-  const logs = () => err.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+  // The daemon's JSON log lines so far (a line still being written is left for the next look).
+  const logs = () => err.split('\n').slice(0, -1).flatMap((l) => { try { return [JSON.parse(l)] } catch { return [] } })
   const daemonOutput = () => `--- daemon stderr ---\n${tail(err)}\n--- daemon stdout ---\n${tail(out)}`
   try {
     const listening = await waitFor(() => logs().find((l) => l.msg === 'Listening.'), 30_000, () => exit)
