@@ -204,8 +204,8 @@ export class FastFormatter {
   }
 
   #timestamp3164 (ms: number): Buffer | null {
-    // Not finite: the reference uses the current time; let it.
-    if (!Number.isFinite(ms)) return null
+    // Not a valid date: the reference uses the current time; let it.
+    if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return null
     const sec = Math.floor(ms / 1000)
     if (sec !== this.#ts3164Sec) {
       this.#ts3164Sec = sec

@@ -19,7 +19,10 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 export type Rfc3164Options = Pick<Rfc5424Options, 'appName' | 'hostname' | 'facility' | 'legacySeverity' | 'maxMessageBytes'>
 
 export function timestamp3164 (ms: number): string {
-  const d = new Date(Number.isFinite(ms) ? ms : Date.now())
+  // Outside the Date range (±8.64e15 ms) or not a number: the current time, as RFC 5424's
+  // formatter falls back to NILVALUE (a BSD timestamp has none).
+  let d = new Date(Number.isFinite(ms) ? ms : Date.now())
+  if (Number.isNaN(d.getTime())) d = new Date(Date.now())
   const p2 = (n: number): string => String(n).padStart(2, '0')
   return `${MONTHS[d.getMonth()]!} ${String(d.getDate()).padStart(2, ' ')} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`
 }
