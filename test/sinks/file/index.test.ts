@@ -36,7 +36,7 @@ const lines = (p: string): string[] => readFileSync(p, 'utf8').split('\n').filte
 const host = (name: string, address = '::ffff:10.0.0.1'): { host: { name: string, address: string, labels: Record<string, string> } } =>
   ({ host: { name, address, labels: {} } })
 
-async function waitUntil (cond: () => boolean, timeoutMs = 5000): Promise<void> {
+async function waitUntil (cond: () => boolean, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs
   while (!cond()) {
     if (Date.now() > end) throw new Error('timed out')
