@@ -241,6 +241,10 @@ function dictHas (r: NetconsRecord, key: string, p: StrPred | null): boolean {
   return false
 }
 
+function isScalar (v: unknown): v is string | number | boolean {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
+}
+
 function compileTyped (spec: TypedSpec, ptr: string, issue: IssueFn, get: (r: NetconsRecord) => Record<string, unknown> | undefined): Pred {
   if (spec === true) return (r) => get(r) !== undefined
   if (spec === false) return (r) => get(r) === undefined
@@ -255,8 +259,10 @@ function compileTyped (spec: TypedSpec, ptr: string, issue: IssueFn, get: (r: Ne
       const o = get(r)
       if (o === undefined) return false
       const x = o[k]
-      if (Array.isArray(x)) return x.some((e) => p(String(e)))
-      return x !== undefined && x !== null && p(String(x))
+      // Only a field's scalar values are matched: an object would be "[object Object]" to a glob
+      // and match `*`.
+      if (Array.isArray(x)) return x.some((e) => isScalar(e) && p(String(e)))
+      return isScalar(x) && p(String(x))
     })
   }
   return allOf(preds)

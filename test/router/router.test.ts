@@ -146,3 +146,15 @@ test('set on a record with the shared frozen attributes gives that record its ow
   assert.ok(Object.isFrozen(recs[1]!.attributes))
   assert.deepEqual(NO_ATTRIBUTES, {})
 })
+
+test('incident and event fields: scalars and string lists match a glob, nested objects never do', () => {
+  const r = router([{ id: 'ev', match: { event: { detail: '*' } }, to: ['a'] }, { id: 'inc', match: { incident: { frames: '*foo*' } }, to: ['b'] }])
+  const ev = (detail: unknown): NetconsRecord => rec({ kind: 'event', event: { type: 'x', detail } })
+  assert.deepEqual(r.route(ev('anything')), ['a'])
+  assert.deepEqual(r.route(ev(3)), ['a'])
+  assert.deepEqual(r.route(ev({ nested: true })), [])
+  assert.deepEqual(r.route(ev([{ nested: true }])), [])
+  const inc = (frames: unknown): NetconsRecord => rec({ kind: 'incident', incident: { type: 'oops', title: 't', signature: 's', function: null, frames } as never })
+  assert.deepEqual(r.route(inc(['bar', 'foo_x'])), ['b'])
+  assert.deepEqual(r.route(inc(['bar'])), [])
+})
