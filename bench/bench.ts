@@ -431,7 +431,8 @@ async function trialOnce (def: ReceiverDef, rate: number): Promise<Trial> {
       received,
       loss: b.sent === 0 ? 0 : Math.max(0, 1 - received / b.sent),
       deliveredRate: Math.round(deliveredRate),
-      cpuCores: cpu / elapsed,
+      // Cores while the load was sent (averaged over the drain too it would read low).
+      cpuCores: rxDuringBlast,
       cpuUsPerMsg: received > 0 ? cpu * 1e6 / received : 0,
       rssMiB: Math.round(rss),
       outOfOrder: order.outOfOrder - baseOrder.outOfOrder,
