@@ -71,10 +71,16 @@ const WORKER_URL = new URL('./worker/worker-main.js', import.meta.url)
  */
 const DEFAULT_WORKER_YOUNG_GENERATION_MB = 24
 
-function workerResourceLimits (): ResourceLimits | undefined {
-  const env = process.env.NETCONSD_WORKER_YOUNG_GENERATION_MB
-  const mb = env === undefined || env === '' ? DEFAULT_WORKER_YOUNG_GENERATION_MB : Number(env)
-  return Number.isFinite(mb) && mb > 0 ? { maxYoungGenerationSizeMb: mb } : undefined
+/** The workers' V8 limits; a bad NETCONSD_WORKER_YOUNG_GENERATION_MB is refused, naming the fix. */
+export function workerResourceLimits (env: NodeJS.ProcessEnv = process.env): ResourceLimits | undefined {
+  const v = env.NETCONSD_WORKER_YOUNG_GENERATION_MB
+  const mb = v === undefined || v.trim() === '' ? DEFAULT_WORKER_YOUNG_GENERATION_MB : Number(v)
+  if (!Number.isFinite(mb) || mb < 0) {
+    throw new NetconsdError('NETCONSD_ERR_CLI_USAGE',
+      `NETCONSD_WORKER_YOUNG_GENERATION_MB=${JSON.stringify(v)} is not a size: set it to a number of MiB (e.g. 24), 0 for V8's default, or unset it.`,
+      { variable: 'NETCONSD_WORKER_YOUNG_GENERATION_MB', value: v })
+  }
+  return mb > 0 ? { maxYoungGenerationSizeMb: mb } : undefined
 }
 
 export class Daemon {

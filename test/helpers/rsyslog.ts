@@ -161,16 +161,18 @@ function configText (dir: string, o: RsyslogOptions, ports: { udp: number, tcp: 
   return lines.join('\n') + '\n'
 }
 
-async function waitUntil (cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+/** Polls `cond` (sync or async) every 25 ms; `what` is built only when it times out. Shared by the peer helpers. */
+export async function waitUntil (cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string | (() => string)): Promise<void> {
   const end = Date.now() + timeoutMs
   for (;;) {
     if (await cond()) return
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`)
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
 }
 
-function canConnect (port: number): Promise<boolean> {
+/** True once something accepts TCP connections on 127.0.0.1:port. */
+export function canConnect (port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ port, host: '127.0.0.1' })
     s.once('connect', () => { s.destroy(); resolve(true) })

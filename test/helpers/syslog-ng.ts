@@ -20,11 +20,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { repoRoot } from './paths.js'
-import { completeLines, freeTcpPort, freeUdpPort } from './rsyslog.js'
+import { canConnect, completeLines, freeTcpPort, freeUdpPort, waitUntil } from './rsyslog.js'
 
 export interface SyslogNgMessage {
   host: string
@@ -114,23 +113,6 @@ function configText (dir: string, version: string, o: SyslogNgOptions, ports: { 
     `log { ${names.map((n) => `source(${n});`).join(' ')} destination(d_out); };`,
     'log { source(s_internal); destination(d_internal); };'
   ].join('\n') + '\n'
-}
-
-async function waitUntil (cond: () => boolean | Promise<boolean>, timeoutMs: number, what: () => string): Promise<void> {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    if (await cond()) return
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
-
-function canConnect (port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ port, host: '127.0.0.1' })
-    s.once('connect', () => { s.destroy(); resolve(true) })
-    s.once('error', () => { resolve(false) })
-  })
 }
 
 interface RawLine {

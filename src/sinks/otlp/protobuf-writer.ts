@@ -1,28 +1,14 @@
 /**
- * A minimal protobuf writer for the OTLP encoder: one growable buffer reused across batches,
- * varints, fixed64, length-delimited fields.
+ * A minimal protobuf writer for the OTLP encoder: varints, fixed64, length-delimited fields, on
+ * the shared growable buffer (../byte-buffer.ts).
  *
  * Lengths of sub-messages are not computed in a first pass (that would walk every record twice):
  * `begin()` reserves one byte for the length, which fits every message under 128 bytes (most
  * KeyValues); `end()` shifts the message right in the rare case its length needs more bytes.
  */
-const INITIAL_BYTES = 64 * 1024
+import { ByteBuffer } from '../byte-buffer.js'
 
-export class ProtobufWriter {
-  buf: Buffer = Buffer.allocUnsafe(INITIAL_BYTES)
-  pos = 0
-
-  reset (): void { this.pos = 0 }
-
-  ensure (n: number): void {
-    if (this.pos + n <= this.buf.length) return
-    let size = this.buf.length * 2
-    while (size < this.pos + n) size *= 2
-    const next = Buffer.allocUnsafe(size)
-    this.buf.copy(next, 0, 0, this.pos)
-    this.buf = next
-  }
-
+export class ProtobufWriter extends ByteBuffer {
   /** Unsigned varint of a non-negative safe integer. */
   varint (v: number): void {
     this.ensure(10)
@@ -70,37 +56,19 @@ export class ProtobufWriter {
   /** A string field: tag, length, UTF-8. */
   string (field: number, s: string): void {
     const n = s.length
-    // Short ASCII (keys, kernel words, dictionary values) is copied by a loop: cheaper than a
-    // call into the UTF-8 encoder per field.
+    // Short ASCII (keys, kernel words, dictionary values): tag, one-byte length, the characters.
     if (n <= 64) {
       this.ensure(n + 2)
-      const b = this.buf
-      const p = this.pos
-      let i = 0
-      for (; i < n; i++) {
-        const c = s.charCodeAt(i)
-        if (c > 0x7f) break
-        b[p + 2 + i] = c
-      }
-      if (i === n) {
-        b[p] = (field << 3) | 2
-        b[p + 1] = n
-        this.pos = p + 2 + n
+      if (this.asciiAt(s, this.pos + 2)) {
+        this.buf[this.pos] = (field << 3) | 2
+        this.buf[this.pos + 1] = n
+        this.pos += 2 + n
         return
       }
     }
     this.tag(field, 2)
-    // ASCII (the usual kernel text) fits a one-byte length when short: write in place.
-    const max = s.length * 3
-    this.ensure(max + 5)
-    if (max < 128) {
-      const n = this.buf.write(s, this.pos + 1, 'utf8')
-      this.buf[this.pos] = n
-      this.pos += 1 + n
-      return
-    }
     const start = this.begin()
-    this.pos += this.buf.write(s, this.pos, 'utf8')
+    this.utf8(s)
     this.end(start)
   }
 
@@ -110,20 +78,6 @@ export class ProtobufWriter {
     this.ensure(b.length)
     this.buf.set(b, this.pos)
     this.pos += b.length
-  }
-
-  raw (b: Uint8Array): void {
-    const n = b.length
-    this.ensure(n)
-    if (n <= 32) {
-      // A few pre-encoded bytes: a loop beats TypedArray.set's call overhead.
-      const d = this.buf
-      const p = this.pos
-      for (let i = 0; i < n; i++) d[p + i] = b[i]!
-    } else {
-      this.buf.set(b, this.pos)
-    }
-    this.pos += n
   }
 
   /** Starts a length-delimited body (after its tag); returns the mark for `end`. */

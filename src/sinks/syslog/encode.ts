@@ -66,7 +66,7 @@ export class SyslogEncoder {
       let n = this.#fast.formatInto(rec, w)
       if (n < 0) {
         const b = this.#reference(rec)
-        w.bytes(b)
+        w.raw(b)
         n = b.length
       }
       lens[i] = n
@@ -96,7 +96,7 @@ export class SyslogEncoder {
       let n = this.#fast.formatInto(rec, w)
       if (n < 0) {
         const b = this.#reference(rec)
-        w.bytes(b)
+        w.raw(b)
         n = b.length
       }
       if (framing === 'octet-counting') {

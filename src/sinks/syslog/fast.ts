@@ -14,6 +14,7 @@
  * the reference formatter: rare, and its rules stay in one place.
  */
 import type { HostInfo, NetconsRecord } from '../../types.js'
+import { ByteBuffer } from '../byte-buffer.js'
 import { displayAddress, escapeControls, headerField, prival, stripTrailingNewlines } from './fields.js'
 import { escapeParamValue, hostnameOf, LIMITS, sdName, type Rfc5424Options } from './rfc5424.js'
 import { tag, timestamp3164 } from './rfc3164.js'
@@ -21,30 +22,8 @@ import { tag, timestamp3164 } from './rfc3164.js'
 /** Hosts a worker keeps header parts for; beyond it the oldest entry goes (Map keeps insertion order). */
 const HOST_CACHE_MAX = 4096
 
-/** A growable output buffer, reused across batches. */
-export class ByteWriter {
-  buf: Buffer = Buffer.allocUnsafe(64 * 1024)
-  pos = 0
-
-  ensure (n: number): void {
-    if (this.pos + n <= this.buf.length) return
-    let size = this.buf.length * 2
-    while (size < this.pos + n) size *= 2
-    const next = Buffer.allocUnsafe(size)
-    this.buf.copy(next, 0, 0, this.pos)
-    this.buf = next
-  }
-
-  bytes (b: Uint8Array): void {
-    const n = b.length
-    this.ensure(n)
-    const d = this.buf
-    const p = this.pos
-    if (n <= 32) for (let i = 0; i < n; i++) d[p + i] = b[i]!
-    else d.set(b, p)
-    this.pos = p + n
-  }
-
+/** The syslog encoder's output: the shared growable buffer plus ASCII words and digits. */
+export class ByteWriter extends ByteBuffer {
   /** A string known to be ASCII (fixed words, digits). */
   ascii (s: string): void {
     const n = s.length
@@ -53,25 +32,6 @@ export class ByteWriter {
     const p = this.pos
     for (let i = 0; i < n; i++) d[p + i] = s.charCodeAt(i)
     this.pos = p + n
-  }
-
-  /** Any string, as UTF-8; short ASCII by a loop, the rest by one call into the encoder. */
-  str (s: string): void {
-    const n = s.length
-    if (n <= 48) {
-      this.ensure(n)
-      const d = this.buf
-      const p = this.pos
-      let i = 0
-      for (; i < n; i++) {
-        const c = s.charCodeAt(i)
-        if (c > 0x7f) break
-        d[p + i] = c
-      }
-      if (i === n) { this.pos = p + n; return }
-    }
-    this.ensure(n * 3)
-    this.pos += this.buf.write(s, this.pos, 'utf8')
   }
 
   /** A number as String(v) would write it; integers without a string. */
@@ -134,9 +94,9 @@ function writeParams (w: ByteWriter, entries: ReadonlyArray<readonly [string, st
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!
     w.ascii(' ')
-    w.str(sdName(e[0]))
+    w.utf8(sdName(e[0]))
     w.ascii('="')
-    w.str(escapeParamValue(e[1]))
+    w.utf8(escapeParamValue(e[1]))
     w.ascii('"')
   }
   w.ascii(']')
@@ -237,27 +197,27 @@ export class FastFormatter {
     if (o.format === 'rfc3164') {
       const ts = this.#timestamp3164(rec.receivedAt)
       if (ts === null) return -1
-      w.bytes(pri)
-      w.bytes(ts)
-      w.bytes(hp.mid)
-      w.str(escapeControls(stripTrailingNewlines(rec.text)))
+      w.raw(pri)
+      w.raw(ts)
+      w.raw(hp.mid)
+      w.utf8(escapeControls(stripTrailingNewlines(rec.text)))
       const n = w.pos - start
       if (n > o.maxMessageBytes) { w.pos = start; return -1 }
       return n
     }
     const ts = this.#timestamp(rec.receivedAt)
     if (ts === null) return -1
-    w.bytes(pri)
-    w.bytes(ts)
-    w.bytes(hp.mid)
-    w.bytes(this.#msgId(rec.kind))
+    w.raw(pri)
+    w.raw(ts)
+    w.raw(hp.mid)
+    w.raw(this.#msgId(rec.kind))
     w.ascii(' ')
-    w.bytes(hp.core)
+    w.raw(hp.core)
     if (rec.seq !== null) { w.ascii(' seq="'); w.num(rec.seq); w.ascii('"') }
     if (rec.tsUsec !== null) { w.ascii(' tsUsec="'); w.num(rec.tsUsec); w.ascii('"') }
     if (rec.level !== null) { w.ascii(' level="'); w.num(rec.level); w.ascii('"') }
-    w.ascii(' facility="'); w.num(rec.facility); w.ascii('" format="'); w.str(rec.format); w.ascii('"')
-    if (rec.release !== null) { w.ascii(' release="'); w.str(escapeParamValue(rec.release)); w.ascii('"') }
+    w.ascii(' facility="'); w.num(rec.facility); w.ascii('" format="'); w.utf8(rec.format); w.ascii('"')
+    if (rec.release !== null) { w.ascii(' release="'); w.utf8(escapeParamValue(rec.release)); w.ascii('"') }
     if (rec.contStart) w.ascii(' contStart="1"')
     if (rec.cont) w.ascii(' cont="1"')
     if (rec.oos) w.ascii(' oos="1"')
@@ -267,33 +227,33 @@ export class FastFormatter {
     w.ascii(']')
     if (rec.incident !== undefined) {
       const i = rec.incident
-      w.bytes(this.#idIncident)
-      w.ascii(' type="'); w.str(escapeParamValue(i.type)); w.ascii('" signature="'); w.str(escapeParamValue(i.signature)); w.ascii('"')
-      if (i.function !== null) { w.ascii(' function="'); w.str(escapeParamValue(i.function)); w.ascii('"') }
-      w.ascii(' title="'); w.str(escapeParamValue(i.title)); w.ascii('"]')
+      w.raw(this.#idIncident)
+      w.ascii(' type="'); w.utf8(escapeParamValue(i.type)); w.ascii('" signature="'); w.utf8(escapeParamValue(i.signature)); w.ascii('"')
+      if (i.function !== null) { w.ascii(' function="'); w.utf8(escapeParamValue(i.function)); w.ascii('"') }
+      w.ascii(' title="'); w.utf8(escapeParamValue(i.title)); w.ascii('"]')
     }
     if (rec.event !== undefined) {
-      w.bytes(this.#idEvent)
-      w.ascii(' type="'); w.str(escapeParamValue(rec.event.type)); w.ascii('"')
+      w.raw(this.#idEvent)
+      w.ascii(' type="'); w.utf8(escapeParamValue(rec.event.type)); w.ascii('"')
       for (const k in rec.event) {
         if (!Object.hasOwn(rec.event, k)) continue
         const v = rec.event[k]
         if (k === 'type' || v === null || v === undefined || typeof v === 'object') continue
-        w.ascii(' '); w.str(sdName(k)); w.ascii('="'); w.str(escapeParamValue(String(v))); w.ascii('"')
+        w.ascii(' '); w.utf8(sdName(k)); w.ascii('="'); w.utf8(escapeParamValue(String(v))); w.ascii('"')
       }
       w.ascii(']')
     }
     let hasAttrs = false
     for (const k in rec.attributes) { if (Object.hasOwn(rec.attributes, k)) { hasAttrs = true; break } }
-    if (hasAttrs) { w.bytes(this.#idAttrs); writeParams(w, Object.entries(rec.attributes)) }
-    if (hp.labelsEl.length > 0) w.bytes(hp.labelsEl)
-    if (o.includeDict && rec.dict.length > 0) { w.bytes(this.#idDict); writeParams(w, rec.dict) }
+    if (hasAttrs) { w.raw(this.#idAttrs); writeParams(w, Object.entries(rec.attributes)) }
+    if (hp.labelsEl.length > 0) w.raw(hp.labelsEl)
+    if (o.includeDict && rec.dict.length > 0) { w.raw(this.#idDict); writeParams(w, rec.dict) }
     let text = stripTrailingNewlines(rec.text)
     if (o.multiline === 'escape') text = escapeControls(text)
     if (text !== '') {
       w.ascii(' ')
-      if (o.utf8Bom) w.bytes(BOM)
-      w.str(text)
+      if (o.utf8Bom) w.raw(BOM)
+      w.utf8(text)
     }
     const n = w.pos - start
     if (n > o.maxMessageBytes) { w.pos = start; return -1 }
