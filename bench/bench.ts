@@ -417,7 +417,6 @@ async function trialOnce (def: ReceiverDef, rate: number): Promise<Trial> {
       if (c === last && i >= 5) break
       last = c
     }
-    const elapsed = (Date.now() - t0) / 1000
     const cpu = procCpuSeconds(r.proc.pid!) - cpu0
     const received = await r.count() - base
     const order = r.order()
