@@ -37,6 +37,15 @@ const N = 512
 const HOSTS = 16
 const ROUNDS = Number(process.env.ROUNDS ?? (stage === 'sinks' ? 12 : 40))
 const PER_ROUND = 25
+// LOSS=0.5: that share of each host's datagrams never arrives (seq numbers skipped), as when the
+// kernel drops under a flood: what gaps cost the pipeline.
+const LOSS = Number(process.env.LOSS ?? 0)
+let lossState = 12345
+function lost (): boolean {
+  if (LOSS <= 0) return false
+  lossState = (Math.imul(lossState, 1103515245) + 12345) >>> 0
+  return lossState / 2 ** 32 < LOSS
+}
 
 const seq = new Array<number>(HOSTS).fill(1)
 const filler = '0123456789'.repeat(10)
@@ -49,7 +58,8 @@ function makeBatch (): PacketBatch {
   const lengths = new Uint32Array(N)
   for (let i = 0; i < N; i++) {
     const h = i % HOSTS
-    const s = seq[h]!++
+    let s = seq[h]!++
+    while (lost()) s = seq[h]!++
     const head = `6,${s},${s * 1337},-;host ${h} msg ${s} `
     lengths[i] = data.write(head + filler.slice(0, 100 - head.length - 1) + '\n', i * 128, 'latin1')
     offsets[i] = i * 128

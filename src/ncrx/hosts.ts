@@ -81,7 +81,24 @@ class HostState extends Ncrx {
     this.table._emitRecord(rec)
   }
 
+  protected prepare (h: ParsedHeader, payload: Uint8Array, end: number, nowReal: number, srcPort: number, release: string | null): object {
+    const body = decodeExtendedBody(payload as Buffer, h.bodyStart, end, this.table._scratch)
+    const rec = new LogRecord('extended', this.address, srcPort, this.info, this.table.thread,
+      h.seq, h.facility, h.level, h.tsUsec < 0 ? null : h.tsUsec, body.text, body.raw, body.dict, release,
+      h.contStart, h.cont, false, false, false, 0, nowReal)
+    if (this.table.keepWire) rec.wire = copyBytes(payload, h.bodyStart, end)
+    return rec
+  }
+
   protected deliverHeld (m: HeldMsg, oos: boolean, incomplete: boolean, lostBefore: number): void {
+    if (m.pre !== null) {
+      const rec = m.pre as LogRecord
+      rec.oos = oos
+      rec.seqReset = m.seqReset
+      rec.lostBefore = lostBefore
+      this.table._emitRecord(rec)
+      return
+    }
     const bytes = incomplete ? m.receivedBytes() : m.body
     const body = decodeExtendedBody(bytes, 0, bytes.length, this.table._scratch)
     const rec = new LogRecord('extended', this.address, m.srcPort, this.info, this.table.thread,

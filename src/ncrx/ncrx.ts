@@ -164,6 +164,12 @@ export class HeldMsg {
   rxReal = 0
   /** Monotonic ms of the first datagram (OOS hold time is measured from it). */
   rxMono = 0
+  /**
+   * A whole message decoded when it arrived (`Ncrx.prepare`), delivered as it is once its turn
+   * comes: a record held behind a gap costs what an in-order one costs, no copy and no second
+   * decode (`body` stays empty). Null for fragments, which are decoded once complete.
+   */
+  pre: object | null = null
 
   constructor (readonly seq: number, body: Buffer, total = body.length) {
     this.body = body
@@ -195,12 +201,15 @@ export const PIECE_OVERHEAD = 64
  */
 export const MSG_OVERHEAD = 512
 
-/** One reorder-window position: a message (maybe partial) or a gap (msg null). */
-interface Slot {
-  msg: HeldMsg | null
-  /** Monotonic ms of the last activity on this slot (gap timeout is measured from it). */
-  ts: number
-}
+/**
+ * Held-bytes charge per reorder-window position while a host's window is allocated (its entry in
+ * the message ring and its timestamp), so gaps count too: a sender that opens a gap of hundreds
+ * of seqs is bounded by the byte caps like one that sends hundreds of messages.
+ */
+export const WINDOW_SLOT_BYTES = 16
+
+/** Smallest reorder ring (positions); it doubles up to the window's size when a gap is wider. */
+export const MIN_RING = 16
 
 const CKPT_CAP = 12
 
@@ -218,8 +227,14 @@ export abstract class Ncrx {
   tailSeq = 0
   /** First seq of the current stream (older seqs were never part of it). */
   streamStart = 0
-  /** Held window [tailSeq, headSeq), only while something is held. */
-  #slots: Map<number, Slot> | null = null
+  /**
+   * Held window [tailSeq, headSeq), only while something is held: a ring indexed by seq & mask,
+   * a message (maybe partial) or null for a gap, and per position the monotonic ms of its last
+   * activity (the gap timeout is measured from it). No object per position.
+   */
+  #ring: Array<HeldMsg | null> | null = null
+  #ringTs: Float64Array | null = null
+  #mask = 0
   /** Out-of-sequence messages, arrival order, at most OOS_MAX. */
   #oos: HeldMsg[] = []
   /** 1 bit per parsed packet, set when it was out of sequence; the last 32. */
@@ -260,13 +275,19 @@ export abstract class Ncrx {
   protected abstract deliverDirect (h: ParsedHeader, payload: Uint8Array, end: number, nowReal: number, srcPort: number, release: string | null, seqReset: boolean, lostBefore: number): void
   /** A held message. */
   protected abstract deliverHeld (m: HeldMsg, oos: boolean, incomplete: boolean, lostBefore: number): void
+  /**
+   * Decodes a whole message that has to wait (a gap before it, or out of sequence) into what
+   * `deliverHeld` will hand out, while its datagram is still there (`m.pre`). The flags that depend
+   * on how it leaves (oos, seqReset, lostBefore) are set by `deliverHeld`.
+   */
+  protected abstract prepare (h: ParsedHeader, payload: Uint8Array, end: number, nowReal: number, srcPort: number, release: string | null): object
   /** Something was discarded or released early. */
   protected abstract dropped (reason: string, count: number): void
 
   /** Monotonic ms at which runTimers must be called, or Infinity when nothing is held. */
   deadline (): number {
     let d = Infinity
-    if (this.tailSeq < this.headSeq) d = this.#slots!.get(this.tailSeq)!.ts + this.cfg.gapTimeoutMs
+    if (this.tailSeq < this.headSeq) d = this.#ringTs![this.tailSeq & this.#mask]! + this.cfg.gapTimeoutMs
     const o = this.#oos[0]
     if (o !== undefined) {
       const od = o.rxMono + this.cfg.oosTimeoutMs
@@ -308,7 +329,7 @@ export abstract class Ncrx {
   /** Delivers everything held: gaps skipped (counted), partial messages flagged incomplete. */
   flush (nowMono: number): void {
     while (this.tailSeq < this.headSeq) this.#retireTail(nowMono)
-    this.#slots = null
+    this.#freeRing()
     if (this.#oos.length > 0) this.#releaseOos(Infinity, true)
   }
 
@@ -376,8 +397,32 @@ export abstract class Ncrx {
     return false
   }
 
-  #slotMap (): Map<number, Slot> {
-    return this.#slots ?? (this.#slots = new Map<number, Slot>())
+  /** Makes room in the ring for a window of `len` positions (allocates or doubles it, charged in held bytes). */
+  #ringFor (len: number): void {
+    const cur = this.#ring
+    const size = cur === null ? 0 : cur.length
+    if (len <= size) return
+    let n = Math.max(MIN_RING, size)
+    while (n < len) n *= 2
+    const ring = new Array<HeldMsg | null>(n).fill(null)
+    const ts = new Float64Array(n)
+    if (cur !== null) {
+      const old = this.#mask
+      for (let s = this.tailSeq; s < this.headSeq; s++) { ring[s & (n - 1)] = cur[s & old]!; ts[s & (n - 1)] = this.#ringTs![s & old]! }
+    }
+    this.#recost((n - size) * WINDOW_SLOT_BYTES)
+    this.#ring = ring
+    this.#ringTs = ts
+    this.#mask = n - 1
+  }
+
+  /** The window is empty: its ring goes (and its charge). */
+  #freeRing (): void {
+    if (this.#ring === null) return
+    this.#recost(-this.#ring.length * WINDOW_SLOT_BYTES)
+    this.#ring = null
+    this.#ringTs = null
+    this.#mask = 0
   }
 
   /** Places a datagram that did not take the fast path. */
@@ -393,13 +438,14 @@ export abstract class Ncrx {
       return
     }
     if (seq < this.headSeq) {
-      const slot = this.#slots!.get(seq)!
-      slot.ts = now
-      if (slot.msg === null) {
-        slot.msg = this.#newHeld(h, payload, end, nowReal, srcPort)
-        this.#hold(slot.msg)
+      const i = seq & this.#mask
+      this.#ringTs![i] = now
+      const held = this.#ring![i]!
+      if (held === null) {
+        const m = this.#ring![i] = this.#newHeld(h, payload, end, nowReal, srcPort)
+        this.#hold(m)
       } else {
-        this.#merge(slot.msg, h, payload, end, nowReal, srcPort)
+        this.#merge(held, h, payload, end, nowReal, srcPort)
       }
       return
     }
@@ -411,7 +457,6 @@ export abstract class Ncrx {
   /** Extends the window to m.seq (≥ headSeq): gaps before it, then m. Forces out what falls behind retxStride. */
   #append (m: HeldMsg, now: number): void {
     const limit = this.cfg.slots - this.cfg.retxStride
-    const slots = this.#slotMap()
     const target = m.seq
     // netconsd retires the oldest slot whenever more than slots − retxStride are queued, even if
     // it is a gap. Same result here, but gaps that would be forced out at once are skipped in
@@ -428,8 +473,13 @@ export abstract class Ncrx {
       this.headSeq += skip
       this.tailSeq = this.headSeq
     }
-    for (let s = this.headSeq; s < target; s++) slots.set(s, { msg: null, ts: now })
-    slots.set(target, { msg: m, ts: now })
+    this.#ringFor(target + 1 - this.tailSeq)
+    const ring = this.#ring!
+    const ts = this.#ringTs!
+    const mask = this.#mask
+    for (let s = this.headSeq; s < target; s++) { ring[s & mask] = null; ts[s & mask] = now }
+    ring[target & mask] = m
+    ts[target & mask] = now
     this.headSeq = target + 1
   }
 
@@ -443,24 +493,27 @@ export abstract class Ncrx {
   #retire (now: number, dueAt: number): void {
     const gap = this.cfg.gapTimeoutMs
     while (this.tailSeq < this.headSeq) {
-      const s = this.#slots!.get(this.tailSeq)!
-      const m = s.msg
-      if ((m === null || m.missing > 0) && s.ts + gap > dueAt) break
+      const i = this.tailSeq & this.#mask
+      const m = this.#ring![i]!
+      if ((m === null || m.missing > 0) && this.#ringTs![i]! + gap > dueAt) break
       this.#retireTail(now)
     }
-    if (this.tailSeq === this.headSeq) this.#slots = null
+    if (this.tailSeq === this.headSeq) this.#freeRing()
   }
 
   /** Retires the tail slot whatever its state; carries its activity time to the next slot. */
   #retireTail (now: number): void {
-    const slots = this.#slots!
+    const ring = this.#ring!
+    const ts = this.#ringTs!
     const seq = this.tailSeq
-    const s = slots.get(seq)!
-    slots.delete(seq)
+    const i = seq & this.#mask
+    const m = ring[i]!
+    ring[i] = null
     this.tailSeq = seq + 1
-    const next = slots.get(seq + 1)
-    if (next !== undefined && next.ts < s.ts) next.ts = s.ts
-    const m = s.msg
+    if (this.tailSeq < this.headSeq) {
+      const j = this.tailSeq & this.#mask
+      if (ts[j]! < ts[i]!) ts[j] = ts[i]!
+    }
     if (m === null) {
       this.#retired(seq, false, now)
       this.#skipped(1)
@@ -487,8 +540,11 @@ export abstract class Ncrx {
   #newHeld (h: ParsedHeader, payload: Uint8Array, end: number, nowReal: number, srcPort: number): HeldMsg {
     let m: HeldMsg
     const bodyLen = end - h.bodyStart
+    const release = h.releaseEnd > 0 ? this.#release(payload, h) : null
     if (h.fragTotal < 0) {
-      m = new HeldMsg(h.seq, copyBytes(payload, h.bodyStart, h.bodyStart + bodyLen))
+      m = new HeldMsg(h.seq, EMPTY, bodyLen)
+      m.cost = bodyLen + MSG_OVERHEAD
+      m.pre = this.prepare(h, payload, end, nowReal, srcPort, release)
     } else {
       m = new HeldMsg(h.seq, EMPTY, h.fragTotal)
       m.pieces = []
@@ -501,7 +557,7 @@ export abstract class Ncrx {
     m.contStart = h.contStart
     m.cont = h.cont
     m.emg = h.emg
-    m.release = h.releaseEnd > 0 ? this.#release(payload, h) : null
+    m.release = release
     m.srcPort = srcPort
     m.rxReal = nowReal
     return m
@@ -628,7 +684,7 @@ export abstract class Ncrx {
       this.#emitHeld(m, true, 0)
       done = true
     }
-    if (this.tailSeq === this.headSeq) this.#slots = null
+    if (this.tailSeq === this.headSeq) this.#freeRing()
     return done
   }
 
@@ -676,7 +732,7 @@ export abstract class Ncrx {
    */
   #reset (now: number): void {
     while (this.tailSeq < this.headSeq) this.#retireTail(now)
-    this.#slots = null
+    this.#freeRing()
     this.resets++
     this.counters.resets++
     this.#oosHist = 0
@@ -697,8 +753,8 @@ export abstract class Ncrx {
       } else if (m.seq < this.headSeq) {
         // Cannot be a second copy (the OOS list holds one entry per seq), but a forced skip may
         // have passed it: treat like any late arrival.
-        const slot = this.#slots!.get(m.seq)!
-        if (slot.msg === null) { slot.msg = m; slot.ts = now } else { this.#unhold(m); this.#emitHeld(m, true, 0) }
+        const i = m.seq & this.#mask
+        if (this.#ring![i] === null) { this.#ring![i] = m; this.#ringTs![i] = now } else { this.#unhold(m); this.#emitHeld(m, true, 0) }
       } else {
         this.#append(m, now)
       }

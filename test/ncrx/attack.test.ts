@@ -6,7 +6,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { harness, fragment } from './util.js'
-import { PIECE_OVERHEAD, MSG_OVERHEAD } from '../../src/ncrx/ncrx.js'
+import { PIECE_OVERHEAD, MSG_OVERHEAD, MIN_RING, WINDOW_SLOT_BYTES } from '../../src/ncrx/ncrx.js'
+
+/** What a host's smallest reorder window is charged while it holds anything. */
+const RING = MIN_RING * WINDOW_SLOT_BYTES
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1')
 const spoof = (i: number): string => `::ffff:127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
@@ -16,7 +19,7 @@ test('a first fragment claiming 64 KiB holds what arrived, not what the header c
   h.send(b('6,0,1000,-,ncfrag=0/65536;x'), 0)
   assert.equal(h.recs.length, 0)
   assert.equal(h.table.counters.heldMessages, 1)
-  assert.equal(h.table.counters.heldBytes, 1 + PIECE_OVERHEAD + MSG_OVERHEAD)
+  assert.equal(h.table.counters.heldBytes, 1 + PIECE_OVERHEAD + MSG_OVERHEAD + RING)
   h.table.runTimers(10_000)
   assert.equal(h.recs.length, 1)
   assert.equal(h.recs[0]!.incomplete, true)
@@ -78,7 +81,7 @@ test('the cost of a fragment follows its own bytes: 2000 one-byte fragments of a
   const t0 = process.hrtime.bigint()
   for (let i = 0; i < 2000; i++) h.send(b(`6,0,1000,-,ncfrag=${i * 30}/65536;a`), 0)
   const ms = Number(process.hrtime.bigint() - t0) / 1e6
-  assert.equal(h.table.counters.heldBytes, 2000 * (1 + PIECE_OVERHEAD) + MSG_OVERHEAD)
+  assert.equal(h.table.counters.heldBytes, 2000 * (1 + PIECE_OVERHEAD) + MSG_OVERHEAD + RING)
   // rebuilding over all 65536 positions per fragment would be 131M steps; this is ~2000 × log.
   assert.ok(ms < 2000, `${ms} ms`)
   h.table.flushAll(1)
@@ -136,4 +139,32 @@ test('property: an incomplete record delivers exactly the bytes that arrived, in
       assert.deepEqual(h.recs[0]!.raw, want)
       assert.equal(h.recs[0]!.incomplete, want.length < n)
     }), { numRuns: 300 })
+})
+
+test('gaps are charged: a message behind a gap of 200 seqs holds its bytes plus the window positions, all returned when it leaves', () => {
+  const h = harness()
+  h.send('6,0,1000,-;first\n', 0)
+  assert.equal(h.table.counters.heldBytes, 0)
+  h.send('6,201,1000,-;after the gap\n', 1)
+  // 202 positions [1, 201] → the ring doubles from 16 to 256.
+  assert.equal(h.table.counters.heldBytes, 'after the gap\n'.length + MSG_OVERHEAD + 256 * WINDOW_SLOT_BYTES)
+  h.table.runTimers(1000)
+  assert.deepEqual(h.seqs(), [0, 201])
+  assert.equal(h.recs[1]!.lostBefore, 200)
+  assert.equal(h.table.counters.heldBytes, 0)
+})
+
+test('a record held behind a gap leaves with the flags of how it left, its text decoded when it arrived', () => {
+  const h = harness()
+  h.send('6,10,1000,-;a\n', 0)
+  h.send('6,12,1000,-;c \\x41\n', 1) // waits for 11
+  h.send('6,13,1000,-;d\n', 2)
+  assert.equal(h.recs.length, 1)
+  h.send('6,11,1000,-;b\n', 3) // fills the gap: 11, 12, 13 leave in order
+  assert.deepEqual(h.seqs(), [10, 11, 12, 13])
+  assert.deepEqual(h.recs.map((r) => [r.text, r.lostBefore, r.oos, r.seqReset, r.incomplete]), [
+    ['a', 0, false, true, false], ['b', 0, false, false, false], ['c A', 0, false, false, false], ['d', 0, false, false, false]
+  ])
+  assert.equal(h.recs[2]!.receivedAt, 1_700_000_000_001)
+  assert.equal(h.table.counters.heldBytes, 0)
 })
