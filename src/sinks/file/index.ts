@@ -2,7 +2,7 @@
  * `type: "file"`: records as lines in files, one file per host (`/var/log/netcons/{host}.log`,
  * like netconsd's logger modules), per worker (`{thread}`), or one file.
  *
- *   write(record) ──► line (text | json) ──► pending lines of its file ──► one write() per batch
+ *   write(record) ──► line (text | json) ──► pending lines of its file ──► one write() per 64 KiB / 10 ms
  *     (sync, never      │ bounded: maxQueueBytes per sink instance         │ O_APPEND, whole lines,
  *      throws)          ▼ full: drop from a failing file first, else         ▼ ≤ 1 MiB per write()
  *                         the new line (`write_error` / `queue_full`)       rotate (size | interval)
@@ -75,6 +75,9 @@ interface Chunk {
 }
 
 const MIN_CHUNK_BYTES = 4096
+/** A file with this many bytes pending is written at the next turn; below it, WRITE_DELAY_MS after its first line. */
+export const WRITE_NOW_BYTES = 64 * 1024
+export const WRITE_DELAY_MS = 10
 const MAX_CHUNK_BYTES = 256 * 1024
 
 function chunkBytes (c: Chunk): number { return c.used - c.start }
@@ -117,7 +120,9 @@ export class FileSink implements Sink {
   readonly #pathCache = new Map<string, string>()
   /** Path by host identity: one lookup per record, no key string built (HostInfo objects change on reload). */
   readonly #hostPath = new WeakMap<object, string>()
-  #scheduled = false
+  /** A pump of the dirty writers is due at the next turn (setImmediate) / later (the write-delay timer). */
+  #immediate = false
+  #delayTimer: NodeJS.Timeout | null = null
   #waiters: Waiter[] = []
   /** Opens in progress (they hold a slot of maxOpenFiles). */
   #opening = 0
@@ -202,7 +207,7 @@ export class FileSink implements Sink {
     this.#markDirty(w)
   }
 
-  /** Records of one receive batch: lines go into the files' chunks, one write per file per turn. */
+  /** Records of one receive batch: lines go into the files' chunks (written per 64 KiB or 10 ms, see #markDirty). */
   writeBatch (records: readonly NetconsRecord[]): void {
     for (let i = 0; i < records.length; i++) this.write(records[i]!)
   }
@@ -234,7 +239,7 @@ export class FileSink implements Sink {
     for (const w of this.#writers.values()) if (w.settled < w.accepted) left.set(w, w.accepted)
     if (left.size === 0) return Promise.resolve()
     const p = new Promise<void>((resolve) => { this.#waiters.push({ left, resolve }) })
-    for (const w of left.keys()) this.#markDirty(w)
+    for (const w of left.keys()) this.#markDirty(w, true)
     return p
   }
 
@@ -352,17 +357,31 @@ export class FileSink implements Sink {
     this.#ctx.logger[level]({ sinkId: this.#ctx.sinkId, ...obj, suppressed }, msg)
   }
 
-  #markDirty (w: FileWriter): void {
+  /**
+   * Lines are written when a file has WRITE_NOW_BYTES pending, or WRITE_DELAY_MS after the first
+   * of them, whichever comes first (`flush`, `close` and a full file: at the next turn). A turn at
+   * a moderate rate holds a few lines; a write() per file per turn made the thread pool round trip
+   * the largest cost per message (7 µs/msg at 100k msgs/s, 4.9 with the delay, bench/threads).
+   */
+  #markDirty (w: FileWriter, now = false): void {
     this.#dirty.add(w)
-    if (this.#scheduled) return
-    this.#scheduled = true
-    // Lines written in the same event-loop turn go out together: one write() per file per turn.
-    setImmediate(() => {
-      this.#scheduled = false
-      const ws = [...this.#dirty]
-      this.#dirty.clear()
-      for (const x of ws) this.#pump(x)
-    })
+    if (this.#immediate) return
+    // A queue filling up (a small maxQueueBytes, a busy file) is written at once, not held for the delay.
+    if (now || w.pendingBytes >= WRITE_NOW_BYTES || this.#queuedBytes * 4 >= this.options.maxQueueBytes || this.#closing) {
+      if (this.#delayTimer !== null) { clearTimeout(this.#delayTimer); this.#delayTimer = null }
+      this.#immediate = true
+      setImmediate(() => { this.#immediate = false; this.#pumpDirty() })
+      return
+    }
+    // Not unref'd: pending lines are work in progress.
+    this.#delayTimer ??= setTimeout(() => { this.#delayTimer = null; this.#pumpDirty() }, WRITE_DELAY_MS)
+  }
+
+  #pumpDirty (): void {
+    if (this.#immediate || this.#dirty.size === 0) return
+    const ws = [...this.#dirty]
+    this.#dirty.clear()
+    for (const x of ws) this.#pump(x)
   }
 
   #pump (w: FileWriter): void {
@@ -374,7 +393,7 @@ export class FileSink implements Sink {
       for (const wake of this.#slotWaiters.splice(0)) wake()
       // Forget idle writers whose file the LRU closed, so thousands of quiet hosts cost nothing.
       if (w.file === null && w.pending.length === 0 && w.failures === 0) this.#writers.delete(w.path)
-      else if (w.pending.length > 0 && Date.now() >= w.retryAt) this.#markDirty(w)
+      else if (w.pending.length > 0 && Date.now() >= w.retryAt) this.#markDirty(w, this.#waiters.length > 0)
     })
   }
 
