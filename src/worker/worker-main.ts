@@ -56,6 +56,7 @@ let pauses = 0
 function pauseReading (): void {
   if (paused || native === undefined) return
   paused = true
+  lingering = false
   pauses++
   native.pause()
   const check = (): void => {
@@ -71,6 +72,28 @@ function pauseReading (): void {
   if (pauses === 1 || pauses % 1000 === 0) {
     log.warn({ pauses }, 'Sinks are pushing back: reading paused until they catch up (the kernel drops and counts the excess).')
   }
+}
+
+/**
+ * Receive coalescing (native path): a wakeup that found fewer than LINGER_BELOW datagrams leaves
+ * the socket alone for LINGER_MS, so the next read finds a batch instead of a handful. At moderate
+ * rates a sender's bursts woke the worker every ~16 datagrams, and each wakeup (epoll, recvmmsg
+ * until EAGAIN, a JS call, an event-loop turn) cost more than the datagrams: at 100k msgs/s the
+ * worker's system time fell from 0.87 to 0.52 s per 4 s with it. Adds at most ~1 ms of latency;
+ * what arrives meanwhile waits in the socket's receive buffer.
+ */
+const LINGER_BELOW = 64
+const LINGER_MS = 1
+let lingering = false
+
+function linger (): void {
+  if (lingering || paused || native === undefined) return
+  lingering = true
+  native.pause()
+  setTimeout(() => {
+    lingering = false
+    if (!paused && native !== undefined) native.resume()
+  }, LINGER_MS)
 }
 
 function nativeStats (): { ingest?: { datagrams: number, bytes: number, dropped: Record<string, number> } } {
@@ -97,6 +120,7 @@ async function start (): Promise<void> {
         for (let i = 0; i < b.count; i++) nativeIngest.bytes += b.lengths[i]!
         pipeline.receiveBatch(b)
         if (pipeline.pressure() > HIGH_WATER) pauseReading()
+        else if (b.count < LINGER_BELOW) linger()
       })
       post({ type: 'ready', receivePath: 'native', recvBufferBytes: native.recvBufferBytes, boundPort: native.boundPort })
     } else {
@@ -139,6 +163,7 @@ port.on('message', (m: ToWorker) => {
       // Take what the kernel still holds for this socket before closing it.
       native?.drain()
       native?.close()
+      native = undefined
       void pipeline.shutdown(m.deadlineMs).then((snapshot) => {
         post({ type: 'closed', snapshot, hosts: hosts() })
         port.close()
