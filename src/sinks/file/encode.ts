@@ -35,11 +35,22 @@ export function maxLineBytes (rec: NetconsRecord): number {
   return n
 }
 
+/** A host's name (or address) and the space after it as UTF-8, or null when the name holds a byte the text format escapes. */
+type HostBytes = Uint8Array | null
+
 export class LineEncoder {
   readonly #json: boolean
   #lastMs = NaN
   readonly #time = Buffer.alloc(64)
   #timeLen = 0
+  /** Per host object (a reload makes new ones): its name's bytes, encoded once. */
+  readonly #hostBytes = new WeakMap<object, HostBytes>()
+  /** The last release string seen (ncrx hands out one string per host) and whether it is clean. */
+  #release: string | null = null
+  #releaseClean = false
+  /** A 32-bit view of the buffer last written to (the word-wise control-byte scan). */
+  #wordsOf: Buffer | null = null
+  #words: Int32Array | null = null
 
   constructor (format: LineFormat) {
     this.#json = format === 'json'
@@ -51,12 +62,18 @@ export class LineEncoder {
    */
   encode (rec: NetconsRecord, buf: Buffer, off: number): number {
     if (this.#json) return this.#encodeJson(rec, buf, off)
-    const start = off
     off = this.#writeTime(rec.receivedAt, buf, off)
-    off += utf8Write(buf, rec.host.name === '' ? rec.host.address : rec.host.name, off)
-    buf[off++] = 0x20
+    const host = this.#host(rec.host)
+    if (host === null) return -1
+    for (let i = 0; i < host.length; i++) buf[off + i] = host[i]!
+    off += host.length
     if (rec.format === 'extended') {
-      if (rec.release !== null) { off += utf8Write(buf, rec.release, off); buf[off++] = 0x20 }
+      if (rec.release !== null) {
+        if (rec.release !== this.#release) { this.#release = rec.release; this.#releaseClean = !CONTROL.test(rec.release) }
+        if (!this.#releaseClean) return -1
+        off += utf8Write(buf, rec.release, off)
+        buf[off++] = 0x20
+      }
       buf[off++] = 0x53 // S
       off = writePadded(buf, off, rec.seq ?? 0, 6)
       buf[off++] = 0x20
@@ -85,15 +102,52 @@ export class LineEncoder {
       buf[off++] = 0x5d
       buf[off++] = 0x20
     }
+    const textStart = off
     off += utf8Write(buf, rec.text, off)
-    // formatTextLine drops trailing newlines, then escapes what is left.
-    while (off > start && (buf[off - 1] === 0x0a || buf[off - 1] === 0x0d)) off--
-    for (let i = start; i < off; i++) {
-      const c = buf[i]!
-      if ((c < 0x20 && c !== 0x09) || c === 0x7f) return -1
-    }
+    // formatTextLine drops trailing newlines, then escapes what is left. Everything before the text
+    // is known to be clean (time, digits, flags; host and release checked when cached).
+    while (off > textStart && (buf[off - 1] === 0x0a || buf[off - 1] === 0x0d)) off--
+    if (!this.#clean(buf, textStart, off)) return -1
     buf[off++] = 0x0a
     return off
+  }
+
+  #host (h: NetconsRecord['host']): HostBytes {
+    let b = this.#hostBytes.get(h)
+    if (b === undefined) {
+      const name = h.name === '' ? h.address : h.name
+      b = CONTROL.test(name) ? null : Buffer.from(name + ' ', 'utf8')
+      this.#hostBytes.set(h, b)
+    }
+    return b
+  }
+
+  /**
+   * No byte in buf[a, b) that the text format escapes (< 0x20 but TAB, 0x7f): four bytes at a time
+   * (a word with such a byte, or a TAB, is looked at byte by byte). UTF-8 continuation and lead
+   * bytes (≥ 0x80) never match.
+   */
+  #clean (buf: Buffer, a: number, b: number): boolean {
+    let w = this.#words
+    if (this.#wordsOf !== buf) {
+      w = this.#words = (buf.byteOffset & 3) === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >> 2) : null
+      this.#wordsOf = buf
+    }
+    let i = a
+    if (w !== null) {
+      while (i < b && (i & 3) !== 0) { if (!cleanByte(buf[i]!)) return false; i++ }
+      for (let k = i >> 2, end = b >> 2; k < end; k++) {
+        const x = w[k]!
+        const y = x ^ 0x7f7f7f7f
+        if ((((x - 0x20202020) & ~x) | ((y - 0x01010101) & ~y)) & 0x80808080) {
+          const j = k << 2
+          if (!cleanByte(buf[j]!) || !cleanByte(buf[j + 1]!) || !cleanByte(buf[j + 2]!) || !cleanByte(buf[j + 3]!)) return false
+        }
+      }
+      i = Math.max(i, b & ~3)
+    }
+    for (; i < b; i++) if (!cleanByte(buf[i]!)) return false
+    return true
   }
 
   /**
@@ -176,6 +230,13 @@ export class LineEncoder {
   }
 }
 
+/** What formatTextLine escapes (format.ts): C0 controls but TAB, and DEL. */
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/
+
+function cleanByte (c: number): boolean {
+  return (c >= 0x20 || c === 0x09) && c !== 0x7f
+}
+
 /** A JSON string as JSON.stringify writes it, or -1 when it needs escapes (left to the reference). */
 function jsonString (buf: Buffer, off: number, s: string): number {
   buf[off++] = 0x22
@@ -200,11 +261,20 @@ function jsonNumber (buf: Buffer, off: number, n: number | null): number {
 /** `String(n).padStart(width, '0')` as bytes. */
 function writePadded (buf: Buffer, off: number, n: number, width: number): number {
   if (!(Number.isSafeInteger(n) && n >= 0)) return off + ascii(buf, String(n).padStart(width, '0'), off)
+  if (n <= 0x7fffffff) return writeInt31(buf, off, n, width)
+  // Above 2^31 (a kernel timestamp in µs after 36 minutes): two halves, each in integer arithmetic.
+  const hi = Math.floor(n / 1e8)
+  off = writeInt31(buf, off, hi, width - 8)
+  return writeInt31(buf, off, n - hi * 1e8, 8)
+}
+
+/** 0 ≤ n < 2^31, zero-padded to width. */
+function writeInt31 (buf: Buffer, off: number, n: number, width: number): number {
   let digits = 1
-  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++
+  for (let x = n; x >= 10; x = (x / 10) | 0) digits++
   for (let i = digits; i < width; i++) buf[off++] = 0x30
   let end = off + digits
   let x = n
-  do { buf[--end] = 0x30 + (x % 10); x = Math.floor(x / 10) } while (x > 0)
+  do { const q = (x / 10) | 0; buf[--end] = 0x30 + x - q * 10; x = q } while (x > 0)
   return off + digits
 }
