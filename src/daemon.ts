@@ -71,16 +71,52 @@ const WORKER_URL = new URL('./worker/worker-main.js', import.meta.url)
  */
 const DEFAULT_WORKER_YOUNG_GENERATION_MB = 24
 
-/** The workers' V8 limits; a bad NETCONSD_WORKER_YOUNG_GENERATION_MB is refused, naming the fix. */
-export function workerResourceLimits (env: NodeJS.ProcessEnv = process.env): ResourceLimits | undefined {
-  const v = env.NETCONSD_WORKER_YOUNG_GENERATION_MB
-  const mb = v === undefined || v.trim() === '' ? DEFAULT_WORKER_YOUNG_GENERATION_MB : Number(v)
+/**
+ * A worker's old generation, MiB: what the worker may hold (its sinks' queues, ncrx's held bytes,
+ * its tables) twice over, plus room for the rest, and at least MIN_WORKER_OLD_GENERATION_MB. The
+ * cap is not there to stop the worker (the byte bounds do that) but because V8 sizes its collection
+ * steps to the heap it may grow to: with V8's default (a share of the machine's memory) a worker
+ * fed 60 kB records let garbage pile up to ~115 MiB before collecting, and the daemon's peak RSS in
+ * the 60 kB attack of docs/operations.md was 270–350 MiB (four runs); with 256 MiB, 206–215. A
+ * worker that does exceed it dies of out-of-memory and is restarted (logged, its queues lost), so
+ * a config with JS output modules, which hold what they like, gets no cap unless one is set.
+ * NETCONSD_WORKER_OLD_GENERATION_MB overrides it (0: V8's default).
+ */
+const MIN_WORKER_OLD_GENERATION_MB = 256
+const DEFAULT_SINK_QUEUE_BYTES = 64 * 1024 * 1024
+
+/** The old-generation cap for `config` (MiB), or 0 for V8's default; see above. */
+export function workerOldGenerationMb (config: Pick<Config, 'sinks' | 'ncrx' | 'workers' | 'modules'>): number {
+  const sinks = Object.values(config.sinks)
+  if (config.modules.length > 0 || sinks.some((s) => s.type === 'module')) return 0
+  let held = config.ncrx.maxHeldBytes
+  const w = Math.max(1, config.workers.count)
+  for (const s of sinks) {
+    const q = (s as { maxQueueBytes?: unknown }).maxQueueBytes
+    held += (typeof q === 'number' ? q : DEFAULT_SINK_QUEUE_BYTES) / w
+  }
+  return Math.max(MIN_WORKER_OLD_GENERATION_MB, 128 + Math.ceil(2 * held / (1024 * 1024)))
+}
+
+function envMb (env: NodeJS.ProcessEnv, name: string, dflt: number, example: number): number {
+  const v = env[name]
+  const mb = v === undefined || v.trim() === '' ? dflt : Number(v)
   if (!Number.isFinite(mb) || mb < 0) {
     throw new NetconsdError('NETCONSD_ERR_CLI_USAGE',
-      `NETCONSD_WORKER_YOUNG_GENERATION_MB=${JSON.stringify(v)} is not a size: set it to a number of MiB (e.g. 24), 0 for V8's default, or unset it.`,
-      { variable: 'NETCONSD_WORKER_YOUNG_GENERATION_MB', value: v })
+      `${name}=${JSON.stringify(v)} is not a size: set it to a number of MiB (e.g. ${example}), 0 for V8's default, or unset it.`,
+      { variable: name, value: v })
   }
-  return mb > 0 ? { maxYoungGenerationSizeMb: mb } : undefined
+  return mb
+}
+
+/** The workers' V8 limits; a bad NETCONSD_WORKER_*_GENERATION_MB is refused, naming the fix. */
+export function workerResourceLimits (env: NodeJS.ProcessEnv = process.env, oldGenerationMb = 0): ResourceLimits | undefined {
+  const young = envMb(env, 'NETCONSD_WORKER_YOUNG_GENERATION_MB', DEFAULT_WORKER_YOUNG_GENERATION_MB, 24)
+  const old = envMb(env, 'NETCONSD_WORKER_OLD_GENERATION_MB', oldGenerationMb, 256)
+  const limits: ResourceLimits = {}
+  if (young > 0) limits.maxYoungGenerationSizeMb = young
+  if (old > 0) limits.maxOldGenerationSizeMb = old
+  return Object.keys(limits).length > 0 ? limits : undefined
 }
 
 export class Daemon {
@@ -256,7 +292,7 @@ export class Daemon {
       statsIntervalMs: this.#opts.statsIntervalMs ?? 1000,
       hostStats: (this.#config.metrics as { listen?: string } | undefined)?.listen !== undefined
     }
-    const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: workerResourceLimits() })
+    const worker = new Worker(WORKER_URL, { workerData: data, resourceLimits: workerResourceLimits(process.env, workerOldGenerationMb(this.#config)) })
     const slot: WorkerSlot = { thread, worker, ready: false, hosts: [], stopping: false, restarts }
     this.#workers[thread] = slot
     return await new Promise((resolve, reject) => {
