@@ -78,6 +78,8 @@ const MIN_CHUNK_BYTES = 4096
 /** A file with this many bytes pending is written at the next turn; below it, WRITE_DELAY_MS after its first line. */
 export const WRITE_NOW_BYTES = 64 * 1024
 export const WRITE_DELAY_MS = 10
+/** Pending line bytes (per sink instance) at which the worker stops reading its socket (pressure 1). */
+const PUSH_BACK_BYTES = 4 * 1024 * 1024
 const MAX_CHUNK_BYTES = 256 * 1024
 
 function chunkBytes (c: Chunk): number { return c.used - c.start }
@@ -228,10 +230,17 @@ export class FileSink implements Sink {
     return c
   }
 
+  /**
+   * Pushes back at PUSH_BACK_BYTES of pending lines, long before maxQueueBytes (which is what a
+   * failing file may keep for its retries): lines pile up only when the worker's thread is too busy
+   * reading to hand the pool its writes, and pausing the socket then gives it the turns. Under a
+   * flood at -w 2 the queues held 110–150k lines (~20 MiB per worker) at the 0.75 × maxQueueBytes
+   * of before.
+   */
   pressure (): number {
     if (this.#closing) return 0
     for (const w of this.#writers.values()) if (w.failures > 0) return 0
-    return this.#queuedBytes / this.options.maxQueueBytes
+    return this.#queuedBytes / Math.min(this.options.maxQueueBytes, PUSH_BACK_BYTES)
   }
 
   flush (): Promise<void> {

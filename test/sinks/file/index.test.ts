@@ -407,3 +407,28 @@ describe('file sink: batches', () => {
     assert.equal(s.stats().queueDepth, 0)
   })
 })
+
+describe('file sink: back-pressure', () => {
+  it('pushes back (pressure 1) at 4 MiB of pending lines whatever maxQueueBytes allows, and not at all while a file is failing', async () => {
+    const dir = tmp()
+    const s = make({ path: join(dir, 'out.log'), maxQueueBytes: 64 * 1024 * 1024 })
+    assert.equal(s.pressure(), 0)
+    // Written in one turn: nothing can reach the file before this loop ends.
+    let n = 0
+    while (s.stats().queuedBytes < 4 * 1024 * 1024) s.write(makeTestRecord({ ...host('h'), seq: n++, text: 'p'.repeat(200) }))
+    assert.ok(s.pressure() >= 1, `pressure ${s.pressure()} at ${s.stats().queuedBytes} bytes`)
+    assert.ok(s.pressure() < 1.01)
+    await s.flush()
+    assert.equal(s.pressure(), 0)
+    assert.equal(lines(join(dir, 'out.log')).length, n)
+    await s.close()
+
+    const fs = new FaultyFs()
+    fs.openFails = { match: 'bad.log', code: 'EROFS' }
+    const f = make({ path: join(dir, 'bad.log'), retryBackoffMs: 60_000, retryBackoffMaxMs: 60_000 }, {}, fs)
+    for (let i = 0; i < 30_000; i++) f.write(makeTestRecord({ ...host('h'), seq: i, text: 'p'.repeat(200) }))
+    await waitUntil(() => f.stats().failingFiles === 1)
+    assert.equal(f.pressure(), 0, 'a failing file keeps its lines for retries without stopping the other sinks')
+    await f.close(10)
+  })
+})
