@@ -36,22 +36,8 @@ export class ByteWriter extends ByteBuffer {
 
   /** A number as String(v) would write it; integers without a string. */
   num (v: number): void {
-    if (!(Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER)) { this.ascii(String(v)); return }
-    if (v < 10) { this.ensure(1); this.buf[this.pos++] = 0x30 + v; return }
-    if (v > 0x7fffffff) { this.ascii(String(v)); return }
-    // 31-bit: integer arithmetic, digits written from the end.
-    let digits = 2
-    for (let x = (v / 100) | 0; x > 0; x = (x / 10) | 0) digits++
-    this.ensure(digits)
-    const d = this.buf
-    let p = this.pos + digits
-    let x = v
-    while (x > 0) {
-      const q = (x / 10) | 0
-      d[--p] = 0x30 + x - q * 10
-      x = q
-    }
-    this.pos += digits
+    this.ensure(24)
+    this.pos = putNum(this.buf, this.pos, v)
   }
 
   /** A copy of bytes [from, pos): the buffer is reused for the next batch while this one is in flight. */
@@ -64,6 +50,47 @@ export class ByteWriter extends ByteBuffer {
 
 const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8')
 const BOM = Buffer.from([0xef, 0xbb, 0xbf])
+
+/** Pre-encoded SD parameter openings and closings of the core element (each `"` closes the one before). */
+const K_SEQ = utf8(' seq="')
+const K_TS = utf8(' tsUsec="')
+const K_LEVEL = utf8(' level="')
+const K_FACILITY = utf8(' facility="')
+const K_FORMAT_EXTENDED = utf8('" format="extended"')
+const K_FORMAT_LEGACY = utf8('" format="legacy"')
+const K_RELEASE = utf8(' release="')
+/** Bytes the fixed part of a message can take beyond its pre-encoded pieces and strings (numbers, flags, quotes). */
+const FIXED_BYTES = 256
+
+/** Copies pre-encoded bytes into d at p; returns the new end. The caller has ensured room. */
+function put (d: Buffer, p: number, b: Uint8Array): number {
+  const n = b.length
+  if (n <= 32) { for (let i = 0; i < n; i++) d[p + i] = b[i]! } else d.set(b, p)
+  return p + n
+}
+
+/** `String(v)` for a number, as bytes at p (room ensured: up to 24 bytes); integers without a string. */
+function putNum (d: Buffer, p: number, v: number): number {
+  if (!(Number.isSafeInteger(v) && v >= 0)) {
+    const t = String(v)
+    for (let i = 0; i < t.length; i++) d[p + i] = t.charCodeAt(i)
+    return p + t.length
+  }
+  if (v <= 0x7fffffff) return putInt31(d, p, v, 0)
+  // Kernel timestamps pass 2^31 µs after 36 minutes of uptime: two halves in integer arithmetic.
+  const hi = Math.floor(v / 1e8)
+  return putInt31(d, putInt31(d, p, hi, 0), v - hi * 1e8, 8)
+}
+
+function putInt31 (d: Buffer, p: number, v: number, width: number): number {
+  let digits = 1
+  for (let x = v; x >= 10; x = (x / 10) | 0) digits++
+  for (let i = digits; i < width; i++) d[p++] = 0x30
+  let end = p + digits
+  let x = v
+  do { const q = (x / 10) | 0; d[--end] = 0x30 + x - q * 10; x = q } while (x > 0)
+  return p + digits
+}
 
 interface HostParts {
   // The HostInfo fields the parts were built from: resolvers update a host's name in place.
@@ -207,17 +234,26 @@ export class FastFormatter {
     }
     const ts = this.#timestamp(rec.receivedAt)
     if (ts === null) return -1
-    w.raw(pri)
-    w.raw(ts)
-    w.raw(hp.mid)
-    w.raw(this.#msgId(rec.kind))
-    w.ascii(' ')
-    w.raw(hp.core)
-    if (rec.seq !== null) { w.ascii(' seq="'); w.num(rec.seq); w.ascii('"') }
-    if (rec.tsUsec !== null) { w.ascii(' tsUsec="'); w.num(rec.tsUsec); w.ascii('"') }
-    if (rec.level !== null) { w.ascii(' level="'); w.num(rec.level); w.ascii('"') }
-    w.ascii(' facility="'); w.num(rec.facility); w.ascii('" format="'); w.utf8(rec.format); w.ascii('"')
-    if (rec.release !== null) { w.ascii(' release="'); w.utf8(escapeParamValue(rec.release)); w.ascii('"') }
+    const msgId = this.#msgId(rec.kind)
+    // The header and the core element in one go: room for all of it first, then plain stores.
+    const release = rec.release !== null ? escapeParamValue(rec.release) : null
+    w.ensure(FIXED_BYTES + pri.length + ts.length + hp.mid.length + msgId.length + hp.core.length + (release !== null ? 3 * release.length : 0))
+    const d = w.buf
+    let p = put(d, w.pos, pri)
+    p = put(d, p, ts)
+    p = put(d, p, hp.mid)
+    p = put(d, p, msgId)
+    d[p++] = 0x20
+    p = put(d, p, hp.core)
+    if (rec.seq !== null) { p = putNum(d, put(d, p, K_SEQ), rec.seq); d[p++] = 0x22 }
+    if (rec.tsUsec !== null) { p = putNum(d, put(d, p, K_TS), rec.tsUsec); d[p++] = 0x22 }
+    if (rec.level !== null) { p = putNum(d, put(d, p, K_LEVEL), rec.level); d[p++] = 0x22 }
+    p = putNum(d, put(d, p, K_FACILITY), rec.facility)
+    if (rec.format === 'extended') p = put(d, p, K_FORMAT_EXTENDED)
+    else if (rec.format === 'legacy') p = put(d, p, K_FORMAT_LEGACY)
+    else { w.pos = p; w.ascii('" format="'); w.utf8(rec.format); w.ascii('"'); p = w.pos }
+    w.pos = p
+    if (release !== null) { w.raw(K_RELEASE); w.utf8(release); w.ascii('"') }
     if (rec.contStart) w.ascii(' contStart="1"')
     if (rec.cont) w.ascii(' cont="1"')
     if (rec.oos) w.ascii(' oos="1"')
