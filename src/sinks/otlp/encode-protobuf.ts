@@ -148,7 +148,8 @@ const DICT_PREFIX = Buffer.from('netconsole.dict.', 'latin1')
 /** Varint byte count of a non-negative safe integer. */
 function varintLength (v: number): number {
   let n = 1
-  while (v > 0x7f) { v = Math.floor(v / 128); n++ }
+  if (v > 0xfffffff) { v = (v - v % 0x10000000) / 0x10000000; n = 5 }
+  while (v > 0x7f) { v >>>= 7; n++ }
   return n
 }
 

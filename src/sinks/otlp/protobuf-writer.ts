@@ -9,14 +9,23 @@
 import { ByteBuffer } from '../byte-buffer.js'
 
 export class ProtobufWriter extends ByteBuffer {
-  /** Unsigned varint of a non-negative safe integer. */
+  /** Unsigned varint of a non-negative safe integer (integer arithmetic: no float division per byte). */
   varint (v: number): void {
     this.ensure(10)
     const b = this.buf
     let p = this.pos
+    if (v > 0xfffffff) {
+      // 2^28 and above (kernel timestamps in µs, wall-clock ns): the low 28 bits as four groups, then the rest.
+      const lo = v % 0x10000000
+      b[p++] = (lo & 0x7f) | 0x80
+      b[p++] = ((lo >>> 7) & 0x7f) | 0x80
+      b[p++] = ((lo >>> 14) & 0x7f) | 0x80
+      b[p++] = ((lo >>> 21) & 0x7f) | 0x80
+      v = (v - lo) / 0x10000000
+    }
     while (v > 0x7f) {
-      b[p++] = (v % 128) | 0x80
-      v = Math.floor(v / 128)
+      b[p++] = (v & 0x7f) | 0x80
+      v >>>= 7
     }
     b[p++] = v
     this.pos = p
@@ -42,9 +51,11 @@ export class ProtobufWriter extends ByteBuffer {
 
   fixed64 (lo: number, hi: number): void {
     this.ensure(8)
-    this.buf.writeUInt32LE(lo >>> 0, this.pos)
-    this.buf.writeUInt32LE(hi >>> 0, this.pos + 4)
-    this.pos += 8
+    const d = this.buf
+    const p = this.pos
+    d[p] = lo; d[p + 1] = lo >>> 8; d[p + 2] = lo >>> 16; d[p + 3] = lo >>> 24
+    d[p + 4] = hi; d[p + 5] = hi >>> 8; d[p + 6] = hi >>> 16; d[p + 7] = hi >>> 24
+    this.pos = p + 8
   }
 
   double (v: number): void {

@@ -23,7 +23,7 @@ const record = fc.record({
   format: fc.constantFrom('extended', 'legacy'),
   level: fc.option(fc.integer({ min: 0, max: 7 })),
   facility: fc.integer({ min: 0, max: 30 }),
-  seq: fc.option(fc.nat()),
+  seq: fc.option(fc.oneof(fc.nat(), fc.maxSafeNat(), fc.constantFrom(0x7f, 0x80, 0xfffffff, 0x10000000, 2 ** 35 - 1, 2 ** 53 - 1))),
   tsUsec: fc.option(fc.oneof(fc.nat(), fc.integer({ min: 0, max: 2 ** 52 }))),
   receivedAt: fc.integer({ min: 1_600_000_000_000, max: 1_900_000_000_000 }),
   flags: fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
