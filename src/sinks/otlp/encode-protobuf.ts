@@ -289,9 +289,9 @@ export class ProtobufLogsEncoder {
       w.raw(this.#scope)
       for (const i of idx) {
         w.tag(2, 2)
-        const lr = w.begin()
+        const lr = w.begin2()
         this.#record(w, batch[i]!, wall[i]!)
-        w.end(lr)
+        w.end2(lr)
       }
       w.end(sl)
       w.end(rl)

@@ -114,6 +114,31 @@ export class ProtobufWriter extends ByteBuffer {
     this.pos += extra
   }
 
+  /**
+   * `begin` for a message that is usually 128–16383 bytes (a LogRecord): two bytes reserved, so
+   * the common case needs no shift; a shorter or longer one is moved into place by `end2`.
+   */
+  begin2 (): number {
+    this.ensure(2)
+    const start = this.pos
+    this.pos += 2
+    return start
+  }
+
+  end2 (start: number): void {
+    const len = this.pos - start - 2
+    const b = this.buf
+    if (len >= 128 && len < 16384) {
+      b[start] = (len & 0x7f) | 0x80
+      b[start + 1] = len >>> 7
+      return
+    }
+    // One length byte too many: take it out and write it as `begin` would have.
+    b.copyWithin(start + 1, start + 2, this.pos)
+    this.pos -= 1
+    this.end(start)
+  }
+
   /** A copy of what was written: the buffer is reused while the copy is in flight (and gzipped on the pool). */
   finish (): Uint8Array {
     const out = Buffer.allocUnsafeSlow(this.pos)
