@@ -35,7 +35,8 @@ test('SIGHUP reloads a good config under traffic without loss and keeps the runn
   try {
     await waitFor(() => /"msg":"Listening\."/.test(stderr), 10_000, 'daemon listening')
     const port = Number(/"port":(\d+),"recvBufferBytes"/.exec(stderr)![1])
-    const all = (): Array<Record<string, any>> => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+    // Complete lines only: the last piece may be a line the pipe has delivered only in part.
+    const all = (): Array<Record<string, any>> => stdout.split('\n').slice(0, -1).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
     // Log records only: lifecycle events (new_host) are routed too.
     const lines = (): Array<Record<string, any>> => all().filter((l) => l.kind === 'log')
 

@@ -142,7 +142,7 @@ test('a real kernel panics into the real daemon: every record once, in order, re
     if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL')
     if (process.env.NETCONSD_KEEP_KERNEL_TEST === undefined) rmSync(dir, { recursive: true, force: true })
   })
-  const logLines = (): Array<Record<string, any>> => stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>)
+  const logLines = (): Array<Record<string, any>> => stderr.split('\n').slice(0, -1).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>)
   const diag = (): string => `\n--- daemon stderr (tail) ---\n${stderr.split('\n').slice(-30).join('\n')}`
 
   const listening = await waitFor(() => logLines().some((l) => l.msg === 'Listening.') || daemon.exitCode !== null, 20_000)
