@@ -50,6 +50,9 @@ class FaultyFs implements FileSystem {
   openFails: { match: string, code: string } | null = null
   /** Bytes the disk still takes before ENOSPC (null = unlimited). */
   spaceLeft: number | null = null
+  writevCalls = 0
+  /** The next this many writev calls write only part of what they were given (no error). */
+  shortWrites = 0
   openAppend: FileSystem['openAppend'] = async (path, mode) => {
     if (this.openFails !== null && path.includes(this.openFails.match)) {
       throw Object.assign(new Error(`${this.openFails.code}: open '${path}'`), { code: this.openFails.code })
@@ -63,6 +66,22 @@ class FaultyFs implements FileSystem {
         const n = Math.min(length, this.spaceLeft)
         this.spaceLeft -= n
         return await f.write(buf, offset, n)
+      },
+      writev: async (bufs) => {
+        this.writevCalls++
+        if (this.shortWrites > 0) {
+          // Short but successful (a signal, a pipe): cut inside the second buffer when there is one.
+          this.shortWrites--
+          const all = Buffer.concat(bufs)
+          return await f.write(all, 0, Math.min(all.length - 1, bufs[0]!.length + 7))
+        }
+        if (this.spaceLeft === null) return await f.writev(bufs)
+        if (this.spaceLeft === 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+        // A short writev cuts anywhere, also inside a buffer.
+        const all = Buffer.concat(bufs)
+        const n = Math.min(all.length, this.spaceLeft)
+        this.spaceLeft -= n
+        return await f.write(all, 0, n)
       },
       stat: f.stat,
       close: f.close
@@ -374,17 +393,35 @@ describe('file sink: batches', () => {
     assert.equal(json.stats().sent, 600)
   })
 
-  it('a batch larger than one write (several chunks, > 1 MiB) is written whole and in order', async () => {
+  it('a batch larger than one write (several chunks, > 4 MiB) is written whole and in order, by writev', async () => {
     const dir = tmp()
-    const s = make({ path: join(dir, 'big.log'), maxQueueBytes: 64 * 1024 * 1024 })
-    const batch = Array.from({ length: 12_000 }, (_, i) => makeTestRecord({ ...host('h'), seq: i, text: `r${i} ` + 'x'.repeat(100 + (i % 200)) }))
+    const fs = new FaultyFs()
+    const s = make({ path: join(dir, 'big.log'), maxQueueBytes: 64 * 1024 * 1024 }, {}, fs)
+    const batch = Array.from({ length: 30_000 }, (_, i) => makeTestRecord({ ...host('h'), seq: i, text: `r${i} ` + 'x'.repeat(100 + (i % 200)) }))
     s.writeBatch(batch)
     assert.ok(s.stats().queuedBytes > MAX_WRITE_BYTES)
     await s.flush()
     const got = lines(join(dir, 'big.log'))
-    assert.equal(got.length, 12_000)
+    assert.equal(got.length, 30_000)
     assert.deepEqual(got.map((l) => Number(/ S(\d+) /.exec(l)![1])), batch.map((r) => r.seq))
     assert.equal(s.stats().queuedBytes, 0)
+    assert.ok(fs.writevCalls >= 2, `more than one writev (${fs.writevCalls})`)
+  })
+
+  it('short writev calls that cut inside a buffer: the rest follows, every line once, whole, in order', async () => {
+    const dir = tmp()
+    const fs = new FaultyFs()
+    const s = make({ path: join(dir, 'short.log'), maxQueueBytes: 64 * 1024 * 1024 }, {}, fs)
+    fs.shortWrites = 5
+    const batch = Array.from({ length: 20_000 }, (_, i) => makeTestRecord({ ...host('h'), seq: i, text: `r${i} ` + 'y'.repeat(50 + (i % 100)) }))
+    s.writeBatch(batch)
+    await s.flush()
+    assert.equal(fs.shortWrites, 0, 'every short write happened')
+    const got = lines(join(dir, 'short.log'))
+    assert.deepEqual(got.map((l) => Number(/ S(\d+) /.exec(l)![1])), batch.map((r) => r.seq))
+    assert.ok(got.every((l, i) => l.endsWith(' r' + i + ' ' + 'y'.repeat(50 + (i % 100)))), 'no torn line')
+    assert.equal(s.stats().sent, 20_000)
+    assert.equal(s.stats().writeErrors, 0)
   })
 
   it('a short write inside a chunk of many lines, then a failure: the lines already accepted are all written once, whole', async () => {
