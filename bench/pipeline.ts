@@ -40,6 +40,9 @@ const PER_ROUND = 25
 // LOSS=0.5: that share of each host's datagrams never arrives (seq numbers skipped), as when the
 // kernel drops under a flood: what gaps cost the pipeline.
 const LOSS = Number(process.env.LOSS ?? 0)
+// BURST=200: each loss takes that many consecutive seqs of the host (a socket buffer that
+// overflowed for a while loses runs, not single datagrams).
+const BURST = Math.max(1, Number(process.env.BURST ?? 1))
 let lossState = 12345
 function lost (): boolean {
   if (LOSS <= 0) return false
@@ -59,7 +62,7 @@ function makeBatch (): PacketBatch {
   for (let i = 0; i < N; i++) {
     const h = i % HOSTS
     let s = seq[h]!++
-    while (lost()) s = seq[h]!++
+    while (lost()) { seq[h]! += BURST - 1; s = seq[h]!++ }
     const head = `6,${s},${s * 1337},-;host ${h} msg ${s} `
     lengths[i] = data.write(head + filler.slice(0, 100 - head.length - 1) + '\n', i * 128, 'latin1')
     offsets[i] = i * 128

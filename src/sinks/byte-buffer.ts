@@ -6,6 +6,55 @@
  */
 const INITIAL_BYTES = 64 * 1024
 
+type Utf8Write = (this: Buffer, s: string, offset: number) => number
+const nativeUtf8Write: Utf8Write | undefined = (Buffer.prototype as unknown as { utf8Write?: Utf8Write }).utf8Write
+
+/** `s` as UTF-8 at `off` (room ensured), returning the bytes written: Buffer's own encoder without `write()`'s argument handling. */
+export function utf8Write (buf: Buffer, s: string, off: number): number {
+  return nativeUtf8Write !== undefined ? nativeUtf8Write.call(buf, s, off) : buf.write(s, off, 'utf8')
+}
+
+/** "00".."99" as ASCII pairs: two digits per division. */
+const PAIRS = new Uint8Array(200)
+for (let i = 0; i < 100; i++) { PAIRS[2 * i] = 0x30 + ((i / 10) | 0); PAIRS[2 * i + 1] = 0x30 + (i % 10) }
+
+function int31Digits (n: number): number {
+  return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 1e4 ? 4 : n < 1e5 ? 5 : n < 1e6 ? 6 : n < 1e7 ? 7 : n < 1e8 ? 8 : n < 1e9 ? 9 : 10
+}
+
+/** 0 ≤ n < 2^31 as decimal digits at `off`, zero-padded to `width`; returns the end. */
+function writeInt31 (buf: Buffer, off: number, n: number, width: number): number {
+  const digits = int31Digits(n)
+  for (let i = digits; i < width; i++) buf[off++] = 0x30
+  let end = off + digits
+  let x = n
+  while (x >= 100) {
+    const q = (x / 100) | 0
+    const r = (x - q * 100) << 1
+    buf[--end] = PAIRS[r + 1]!
+    buf[--end] = PAIRS[r]!
+    x = q
+  }
+  if (x >= 10) { buf[end - 1] = PAIRS[(x << 1) + 1]!; buf[end - 2] = PAIRS[x << 1]! } else buf[end - 1] = 0x30 + x
+  return off + digits
+}
+
+/**
+ * `String(n).padStart(width, '0')` as ASCII bytes at `off` (room for max(width, 24) bytes
+ * ensured); returns the end. Integers without a string, also above 2^31 (a kernel timestamp in µs
+ * after 36 minutes of uptime): two halves, each in integer arithmetic.
+ */
+export function writeDigits (buf: Buffer, off: number, n: number, width: number): number {
+  if (!(Number.isSafeInteger(n) && n >= 0)) {
+    const t = String(n).padStart(width, '0')
+    for (let i = 0; i < t.length; i++) buf[off + i] = t.charCodeAt(i)
+    return off + t.length
+  }
+  if (n <= 0x7fffffff) return writeInt31(buf, off, n, width)
+  const hi = Math.floor(n / 1e8)
+  return writeInt31(buf, writeInt31(buf, off, hi, width - 8), n - hi * 1e8, 8)
+}
+
 export class ByteBuffer {
   buf: Buffer = Buffer.allocUnsafe(INITIAL_BYTES)
   pos = 0
@@ -55,6 +104,6 @@ export class ByteBuffer {
       if (this.asciiAt(s, this.pos)) { this.pos += n; return }
     }
     this.ensure(n * 3)
-    this.pos += this.buf.write(s, this.pos, 'utf8')
+    this.pos += utf8Write(this.buf, s, this.pos)
   }
 }

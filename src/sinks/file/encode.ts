@@ -11,12 +11,7 @@
  */
 import type { NetconsRecord } from '../../types.js'
 import { formatJsonLine, formatTextLine, type LineFormat } from './format.js'
-
-type Utf8Write = (this: Buffer, s: string, offset: number) => number
-const nativeUtf8Write: Utf8Write | undefined = (Buffer.prototype as unknown as { utf8Write?: Utf8Write }).utf8Write
-function utf8Write (buf: Buffer, s: string, off: number): number {
-  return nativeUtf8Write !== undefined ? nativeUtf8Write.call(buf, s, off) : buf.write(s, off, 'utf8')
-}
+import { utf8Write, writeDigits } from '../byte-buffer.js'
 
 /** Writes an ASCII string byte by byte (short constants and digits: cheaper than an encoder call). */
 function ascii (buf: Buffer, s: string, off: number): number {
@@ -75,16 +70,16 @@ export class LineEncoder {
         buf[off++] = 0x20
       }
       buf[off++] = 0x53 // S
-      off = writePadded(buf, off, rec.seq ?? 0, 6)
+      off = writeDigits(buf, off, rec.seq ?? 0, 6)
       buf[off++] = 0x20
       buf[off++] = 0x54 // T
-      off = writePadded(buf, off, rec.tsUsec ?? 0, 14)
+      off = writeDigits(buf, off, rec.tsUsec ?? 0, 14)
       buf[off++] = 0x20
       buf[off++] = 0x46 // F
-      off = writePadded(buf, off, rec.facility, 0)
+      off = writeDigits(buf, off, rec.facility, 0)
       buf[off++] = 0x2f
       buf[off++] = 0x4c // L
-      off = writePadded(buf, off, rec.level ?? 0, 0)
+      off = writeDigits(buf, off, rec.level ?? 0, 0)
       buf[off++] = 0x20
     }
     if (rec.kind !== 'log') {
@@ -98,7 +93,7 @@ export class LineEncoder {
     if (rec.incomplete) off += ascii(buf, '[INCOMPLETE] ', off)
     if (rec.lostBefore > 0) {
       off += ascii(buf, '[LOST ', off)
-      off = writePadded(buf, off, rec.lostBefore, 0)
+      off = writeDigits(buf, off, rec.lostBefore, 0)
       buf[off++] = 0x5d
       buf[off++] = 0x20
     }
@@ -254,27 +249,6 @@ function jsonString (buf: Buffer, off: number, s: string): number {
 /** A number (or null) as JSON.stringify writes it. */
 function jsonNumber (buf: Buffer, off: number, n: number | null): number {
   if (n === null || !Number.isFinite(n)) return off + ascii(buf, 'null', off)
-  if (Number.isSafeInteger(n) && n >= 0) return writePadded(buf, off, n, 0)
+  if (Number.isSafeInteger(n) && n >= 0) return writeDigits(buf, off, n, 0)
   return off + ascii(buf, String(n), off)
-}
-
-/** `String(n).padStart(width, '0')` as bytes. */
-function writePadded (buf: Buffer, off: number, n: number, width: number): number {
-  if (!(Number.isSafeInteger(n) && n >= 0)) return off + ascii(buf, String(n).padStart(width, '0'), off)
-  if (n <= 0x7fffffff) return writeInt31(buf, off, n, width)
-  // Above 2^31 (a kernel timestamp in µs after 36 minutes): two halves, each in integer arithmetic.
-  const hi = Math.floor(n / 1e8)
-  off = writeInt31(buf, off, hi, width - 8)
-  return writeInt31(buf, off, n - hi * 1e8, 8)
-}
-
-/** 0 ≤ n < 2^31, zero-padded to width. */
-function writeInt31 (buf: Buffer, off: number, n: number, width: number): number {
-  let digits = 1
-  for (let x = n; x >= 10; x = (x / 10) | 0) digits++
-  for (let i = digits; i < width; i++) buf[off++] = 0x30
-  let end = off + digits
-  let x = n
-  do { const q = (x / 10) | 0; buf[--end] = 0x30 + x - q * 10; x = q } while (x > 0)
-  return off + digits
 }

@@ -14,6 +14,7 @@
  */
 import type { NetconsRecord } from '../../types.js'
 import { ByteWriter, FastFormatter } from './fast.js'
+import { writeDigits } from '../byte-buffer.js'
 import type { ResolvedSyslogOptions } from './options.js'
 import { formatRfc3164 } from './rfc3164.js'
 import { formatRfc5424, type Encoded } from './rfc5424.js'
@@ -30,6 +31,8 @@ export class SyslogEncoder {
   readonly #cut = new WeakMap<NetconsRecord, Buffer>()
   // Reused across batches: the output is written here, then copied out whole.
   readonly #w = new ByteWriter()
+  /** Octet counting: MSG-LEN digits plus the space of the last message framed. */
+  #room = 4
 
   constructor (opts: ResolvedSyslogOptions) {
     this.#opts = opts
@@ -80,17 +83,28 @@ export class SyslogEncoder {
   }
 
   /**
-   * A whole batch as one buffer, so it goes out in one write. With octet counting each message
-   * is written after room for the longest MSG-LEN, then moved up against its actual MSG-LEN.
+   * A whole batch as one buffer, so it goes out in one write (a copy: see frameBatchView).
    */
   frameBatch (batch: readonly NetconsRecord[]): Buffer {
-    const framing = this.#opts.framing
+    return Buffer.from(this.frameBatchView(batch))
+  }
+
+  /**
+   * frameBatch without the copy: a view of the encoder's own buffer, valid until the next call on
+   * this encoder (the stream transport writes one batch at a time and waits for it). With octet
+   * counting each message is written after room for the previous message's MSG-LEN (a stream's
+   * messages are mostly the same order of size), and moved only when its own MSG-LEN is longer
+   * or shorter.
+   */
+  frameBatchView (batch: readonly NetconsRecord[]): Buffer {
+    const counted = this.#opts.framing === 'octet-counting'
+    const lf = this.#opts.framing === 'lf'
     const w = this.#w
     w.pos = 0
-    const room = framing === 'octet-counting' ? String(this.#opts.maxMessageBytes).length + 1 : 0
     for (let i = 0; i < batch.length; i++) {
       const rec = batch[i]!
       const start = w.pos
+      const room = counted ? this.#room : 0
       w.ensure(room)
       w.pos += room
       let n = this.#fast.formatInto(rec, w)
@@ -99,18 +113,26 @@ export class SyslogEncoder {
         w.raw(b)
         n = b.length
       }
-      if (framing === 'octet-counting') {
-        const len = String(n)
-        const head = len.length + 1
-        if (head !== room) w.buf.copyWithin(start + head, start + room, start + room + n)
-        w.pos = start
-        w.ascii(len)
-        w.ascii(' ')
+      if (counted) {
+        const head = decimalDigits(n) + 1
+        if (head !== room) {
+          if (head > room) w.ensure(head - room)
+          w.buf.copyWithin(start + head, start + room, start + room + n)
+          this.#room = head
+        }
+        writeDigits(w.buf, start, n, 0)
+        w.buf[start + head - 1] = 0x20
         w.pos = start + head + n
-      } else if (framing === 'lf') {
+      } else if (lf) {
         w.ascii('\n')
       }
     }
-    return w.copy()
+    return w.buf.subarray(0, w.pos)
   }
+}
+
+function decimalDigits (n: number): number {
+  let d = 1
+  for (let x = n; x >= 10; x = (x / 10) | 0) d++
+  return d
 }

@@ -14,7 +14,7 @@
  * the reference formatter: rare, and its rules stay in one place.
  */
 import type { HostInfo, NetconsRecord } from '../../types.js'
-import { ByteBuffer } from '../byte-buffer.js'
+import { ByteBuffer, writeDigits } from '../byte-buffer.js'
 import { displayAddress, escapeControls, headerField, prival, stripTrailingNewlines } from './fields.js'
 import { escapeParamValue, hostnameOf, LIMITS, sdName, type Rfc5424Options } from './rfc5424.js'
 import { tag, timestamp3164 } from './rfc3164.js'
@@ -37,7 +37,7 @@ export class ByteWriter extends ByteBuffer {
   /** A number as String(v) would write it; integers without a string. */
   num (v: number): void {
     this.ensure(24)
-    this.pos = putNum(this.buf, this.pos, v)
+    this.pos = writeDigits(this.buf, this.pos, v, 0)
   }
 
   /** A copy of bytes [from, pos): the buffer is reused for the next batch while this one is in flight. */
@@ -69,29 +69,6 @@ function put (d: Buffer, p: number, b: Uint8Array): number {
   return p + n
 }
 
-/** `String(v)` for a number, as bytes at p (room ensured: up to 24 bytes); integers without a string. */
-function putNum (d: Buffer, p: number, v: number): number {
-  if (!(Number.isSafeInteger(v) && v >= 0)) {
-    const t = String(v)
-    for (let i = 0; i < t.length; i++) d[p + i] = t.charCodeAt(i)
-    return p + t.length
-  }
-  if (v <= 0x7fffffff) return putInt31(d, p, v, 0)
-  // Kernel timestamps pass 2^31 µs after 36 minutes of uptime: two halves in integer arithmetic.
-  const hi = Math.floor(v / 1e8)
-  return putInt31(d, putInt31(d, p, hi, 0), v - hi * 1e8, 8)
-}
-
-function putInt31 (d: Buffer, p: number, v: number, width: number): number {
-  let digits = 1
-  for (let x = v; x >= 10; x = (x / 10) | 0) digits++
-  for (let i = digits; i < width; i++) d[p++] = 0x30
-  let end = p + digits
-  let x = v
-  do { const q = (x / 10) | 0; d[--end] = 0x30 + x - q * 10; x = q } while (x > 0)
-  return p + digits
-}
-
 interface HostParts {
   // The HostInfo fields the parts were built from: resolvers update a host's name in place.
   name: string
@@ -103,6 +80,8 @@ interface HostParts {
   core: Buffer
   /** The labels element, or empty when there are none (or labels are off). */
   labelsEl: Buffer
+  /** `mid`, the log MSGID `-`, a space and `core`: what every log record of the host has after its timestamp. */
+  logHead: Buffer
 }
 
 export interface FastOptions extends Rfc5424Options {
@@ -130,6 +109,7 @@ function writeParams (w: ByteWriter, entries: ReadonlyArray<readonly [string, st
 }
 
 const MSGID_LOG = utf8('-')
+const SPACE = utf8(' ')
 
 export class FastFormatter {
   readonly #o: FastOptions
@@ -148,6 +128,8 @@ export class FastFormatter {
   #ts: Buffer = Buffer.alloc(0)
   #ts3164Sec = NaN
   #ts3164: Buffer = Buffer.alloc(0)
+  #release: string | null = null
+  #releaseEscaped = ''
 
   constructor (opts: FastOptions) {
     this.#o = opts
@@ -167,13 +149,16 @@ export class FastFormatter {
     const c = this.#hosts.get(h)
     if (c !== undefined && c.name === h.name && c.address === h.address && c.labels === h.labels) return c
     const host = headerField(hostnameOf(rec, this.#o.hostname), LIMITS.hostname)
+    const mid = utf8(this.#o.format === 'rfc5424' ? ` ${host} ${this.#app} - ` : ` ${host} ${this.#tag}: `)
+    const core = utf8(this.#idCore + ' src="' + escapeParamValue(displayAddress(h.address)) + '"')
     const p: HostParts = {
       name: h.name,
       address: h.address,
       labels: h.labels,
-      mid: utf8(this.#o.format === 'rfc5424' ? ` ${host} ${this.#app} - ` : ` ${host} ${this.#tag}: `),
-      core: utf8(this.#idCore + ' src="' + escapeParamValue(displayAddress(h.address)) + '"'),
-      labelsEl: utf8(this.#o.includeLabels ? params(this.#idLabels, Object.entries(h.labels)) : '')
+      mid,
+      core,
+      labelsEl: utf8(this.#o.includeLabels ? params(this.#idLabels, Object.entries(h.labels)) : ''),
+      logHead: Buffer.concat([mid, MSGID_LOG, SPACE, core])
     }
     if (c === undefined && this.#hosts.size >= HOST_CACHE_MAX) this.#hosts.delete(this.#hosts.keys().next().value!)
     this.#hosts.set(h, p)
@@ -199,6 +184,15 @@ export class FastFormatter {
       this.#ts3164 = utf8(timestamp3164(ms))
     }
     return this.#ts3164
+  }
+
+  /** The release as an SD-PARAM value; ncrx hands out one string per host, so the last one is kept. */
+  #releaseValue (release: string): string {
+    if (release !== this.#release) {
+      this.#release = release
+      this.#releaseEscaped = escapeParamValue(release)
+    }
+    return this.#releaseEscaped
   }
 
   #msgId (kind: string): Buffer {
@@ -236,19 +230,23 @@ export class FastFormatter {
     if (ts === null) return -1
     const msgId = this.#msgId(rec.kind)
     // The header and the core element in one go: room for all of it first, then plain stores.
-    const release = rec.release !== null ? escapeParamValue(rec.release) : null
-    w.ensure(FIXED_BYTES + pri.length + ts.length + hp.mid.length + msgId.length + hp.core.length + (release !== null ? 3 * release.length : 0))
+    const release = rec.release !== null ? this.#releaseValue(rec.release) : null
+    w.ensure(FIXED_BYTES + pri.length + ts.length + hp.logHead.length + msgId.length + (release !== null ? 3 * release.length : 0))
     const d = w.buf
     let p = put(d, w.pos, pri)
     p = put(d, p, ts)
-    p = put(d, p, hp.mid)
-    p = put(d, p, msgId)
-    d[p++] = 0x20
-    p = put(d, p, hp.core)
-    if (rec.seq !== null) { p = putNum(d, put(d, p, K_SEQ), rec.seq); d[p++] = 0x22 }
-    if (rec.tsUsec !== null) { p = putNum(d, put(d, p, K_TS), rec.tsUsec); d[p++] = 0x22 }
-    if (rec.level !== null) { p = putNum(d, put(d, p, K_LEVEL), rec.level); d[p++] = 0x22 }
-    p = putNum(d, put(d, p, K_FACILITY), rec.facility)
+    if (msgId === MSGID_LOG) {
+      p = put(d, p, hp.logHead)
+    } else {
+      p = put(d, p, hp.mid)
+      p = put(d, p, msgId)
+      d[p++] = 0x20
+      p = put(d, p, hp.core)
+    }
+    if (rec.seq !== null) { p = writeDigits(d, put(d, p, K_SEQ), rec.seq, 0); d[p++] = 0x22 }
+    if (rec.tsUsec !== null) { p = writeDigits(d, put(d, p, K_TS), rec.tsUsec, 0); d[p++] = 0x22 }
+    if (rec.level !== null) { p = writeDigits(d, put(d, p, K_LEVEL), rec.level, 0); d[p++] = 0x22 }
+    p = writeDigits(d, put(d, p, K_FACILITY), rec.facility, 0)
     if (rec.format === 'extended') p = put(d, p, K_FORMAT_EXTENDED)
     else if (rec.format === 'legacy') p = put(d, p, K_FORMAT_LEGACY)
     else { w.pos = p; w.ascii('" format="'); w.utf8(rec.format); w.ascii('"'); p = w.pos }

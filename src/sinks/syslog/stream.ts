@@ -214,7 +214,9 @@ export class StreamTransport implements Transport {
       const error = this.#error(`cannot connect to syslog receiver ${this.peer}`, err)
       return retryAfterMs === undefined ? { status: 'retryable', error } : { status: 'retryable', error, retryAfterMs }
     }
-    const buf = this.#encoder.frameBatch(batch)
+    // A view of the encoder's buffer: the next batch is encoded only after this write completed
+    // (send() chains on #tail), and a failed connection is destroyed before anything is rewritten.
+    const buf = this.#encoder.frameBatchView(batch)
     try {
       await this.#write(sock, buf, signal)
       return { status: 'ok' }

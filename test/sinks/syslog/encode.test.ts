@@ -32,6 +32,23 @@ describe('syslog framing', () => {
     assert.ok(tcp.frameBatch([a, b]).equals(Buffer.concat([tcp.frame(a), tcp.frame(b)])))
   })
 
+  it('octet counting in a batch: MSG-LENs of 2, 3, 4 and 5 digits in any order, each message whole after its own length', () => {
+    const enc = new SyslogEncoder(resolveSyslogOptions({ host: 'h', protocol: 'tcp', maxMessageBytes: 65535 }, 's', '/'))
+    // Text lengths chosen so the MSG-LEN grows and shrinks by one or more digits between neighbours.
+    const sizes = [1, 2000, 1, 300, 30000, 5, 5, 900, 12000, 1, 99]
+    const recs = sizes.map((n, i) => makeTestRecord({ seq: i, text: 'm'.repeat(n) }))
+    const msgs = recs.map((r) => enc.message(r))
+    assert.ok(new Set(msgs.map((m) => String(m.length).length)).size >= 3, 'several MSG-LEN widths')
+    const view = enc.frameBatchView(recs)
+    assert.ok(view.equals(Buffer.concat(msgs.map((m) => Buffer.concat([Buffer.from(`${m.length} `), m])))))
+    // The copying variant gives the same bytes, and they stay put when the encoder is used again.
+    const copy = enc.frameBatch(recs)
+    assert.ok(copy.equals(view))
+    const kept = Buffer.from(copy)
+    enc.frameBatch([makeTestRecord({ text: 'other' })])
+    assert.ok(copy.equals(kept))
+  })
+
   it('counts a truncation once even when the batch is retried', () => {
     const enc = new SyslogEncoder(resolveSyslogOptions({ host: 'h', maxMessageBytes: 480 }, 's', '/'))
     const r = makeTestRecord({ text: 'y'.repeat(1000) })
