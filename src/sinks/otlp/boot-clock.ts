@@ -11,7 +11,7 @@
  *     e.g. legacy records), or
  *   - `reanchorAfter` records in a row are all later than the estimate by more than
  *     `reanchorSlackMs`: the sender was suspended (local_clock stops) or our clock was stepped.
- * Memory is bounded: least recently seen hosts are forgotten beyond `maxHosts`.
+ * Memory is bounded: least recently seen hosts (CLOCK) are forgotten beyond `maxHosts`.
  */
 
 export interface BootClockOptions {
@@ -28,6 +28,8 @@ interface HostClock {
   lastTsUsec: number
   lateRun: number
   lateMinUs: number
+  /** Seen since the eviction hand last passed (CLOCK: a touch costs a store, not a Map re-insert). */
+  ref: boolean
 }
 
 export class BootClock {
@@ -53,14 +55,15 @@ export class BootClock {
     if (tsUsec === null || !Number.isFinite(tsUsec) || tsUsec < 0) return null
     const estUs = Math.round(receivedAtMs * 1000) - Math.round(tsUsec)
     let h = this.#hosts.get(host)
-    if (h !== undefined) {
-      // Re-insert to keep Map order = least recently seen first.
-      this.#hosts.delete(host)
-      if (seqReset || (!oos && tsUsec < h.lastTsUsec - 1_000_000)) h = undefined
-    }
-    if (h === undefined) {
-      h = { bootUs: estUs, lastTsUsec: tsUsec, lateRun: 0, lateMinUs: 0 }
-    } else {
+    if (h !== undefined && (seqReset || (!oos && tsUsec < h.lastTsUsec - 1_000_000))) {
+      // A new boot: anchor afresh.
+      h.bootUs = estUs
+      h.lastTsUsec = tsUsec
+      h.lateRun = 0
+      h.lateMinUs = 0
+      h.ref = true
+    } else if (h !== undefined) {
+      h.ref = true
       if (estUs < h.bootUs) {
         h.bootUs = estUs
         h.lateRun = 0
@@ -74,13 +77,26 @@ export class BootClock {
         h.lateRun = 0
       }
       if (tsUsec > h.lastTsUsec) h.lastTsUsec = tsUsec
-    }
-    this.#hosts.set(host, h)
-    if (this.#hosts.size > this.#maxHosts) {
-      const oldest = this.#hosts.keys().next()
-      if (oldest.done !== true) this.#hosts.delete(oldest.value)
+    } else {
+      h = { bootUs: estUs, lastTsUsec: tsUsec, lateRun: 0, lateMinUs: 0, ref: false }
+      if (this.#hosts.size >= this.#maxHosts) this.#evictOne()
+      this.#hosts.set(host, h)
     }
     return h.bootUs + Math.round(tsUsec)
+  }
+
+  /**
+   * Forgets one host that has not been seen lately: CLOCK over the Map's insertion order (hosts
+   * seen since the hand passed get a second chance at the end), so the least recently seen go
+   * first without reordering the Map on every record.
+   */
+  #evictOne (): void {
+    for (const [k, h] of this.#hosts) {
+      this.#hosts.delete(k)
+      if (!h.ref) return
+      h.ref = false
+      this.#hosts.set(k, h)
+    }
   }
 
   /** The current boot estimate for a host (µs since the epoch), if known. */

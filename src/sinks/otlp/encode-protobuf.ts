@@ -262,8 +262,18 @@ export class ProtobufLogsEncoder {
     return b
   }
 
-  /** Encodes a batch. Feeds the boot clock in record order, as `toLogRecord` does. */
+  /** Encodes a batch (a buffer of its own). Feeds the boot clock in record order, as `toLogRecord` does. */
   encode (batch: readonly NetconsRecord[]): Uint8Array {
+    const v = this.encodeView(batch)
+    return v.length === 0 ? new Uint8Array(0) : Buffer.from(v)
+  }
+
+  /**
+   * `encode` without the copy: a view of the encoder's buffer, valid until its next call. The
+   * sink's runner sends one batch at a time and waits for the answer (a timed-out request is
+   * destroyed before the batch is encoded again), so the request body can be this view.
+   */
+  encodeView (batch: readonly NetconsRecord[]): Uint8Array {
     if (batch.length === 0) return new Uint8Array(0)
     if (this.#wall.length < batch.length) this.#wall = new Float64Array(batch.length * 2)
     const wall = this.#wall
@@ -296,7 +306,7 @@ export class ProtobufLogsEncoder {
       w.end(sl)
       w.end(rl)
     }
-    return w.finish()
+    return w.view()
   }
 
   #record (w: ProtobufWriter, rec: NetconsRecord, wallUs: number): void {

@@ -106,7 +106,8 @@ export class OtlpTransport implements Transport {
   async send (batch: readonly NetconsRecord[], signal?: AbortSignal): Promise<SendResult> {
     let body: Uint8Array
     try {
-      body = this.encode(batch)
+      // No copy of the request body: see ProtobufLogsEncoder.encodeView.
+      body = this.#protobuf !== undefined ? this.#protobuf.encodeView(batch) : this.encode(batch)
     } catch (err) {
       // Encoding will fail the same way every time: do not retry.
       return { status: 'failed', error: new NetconsdError('NETCONSD_ERR_SINK_SEND', 'OTLP encoding failed.', { sinkId: this.#ctx.sinkId }, { cause: err }) }

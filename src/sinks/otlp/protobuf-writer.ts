@@ -145,4 +145,9 @@ export class ProtobufWriter extends ByteBuffer {
     this.buf.copy(out, 0, 0, this.pos)
     return out
   }
+
+  /** What was written, without a copy: valid until the writer is reset and written again. */
+  view (): Uint8Array {
+    return this.buf.subarray(0, this.pos)
+  }
 }
