@@ -50,6 +50,8 @@ export { formatTextLine, formatJsonLine } from './format.js'
  * and paused reading for 5-14 ms each time (400k msgs/s, -w 1).
  */
 export const MAX_WRITE_BYTES = 4 * 1024 * 1024
+/** Buffers per writev(): Linux's IOV_MAX (libuv splits larger calls, which would not be one append). */
+const IOV_MAX = 1024
 
 export interface FileSinkStats extends SinkStats {
   /** Bytes of lines waiting to be written (bounded by `maxQueueBytes`). */
@@ -429,7 +431,7 @@ export class FileSink implements Sink {
       let n = 0
       let bytes = 0
       let records = 0
-      while (n < w.pending.length && (n === 0 || bytes + chunkBytes(w.pending[n]!) <= MAX_WRITE_BYTES)) {
+      while (n < w.pending.length && n < IOV_MAX && (n === 0 || bytes + chunkBytes(w.pending[n]!) <= MAX_WRITE_BYTES)) {
         bytes += chunkBytes(w.pending[n]!)
         records += chunkRecords(w.pending[n]!)
         n++
