@@ -23,8 +23,38 @@ describe('sink option schemas', () => {
     const props = (load('delivery').properties ?? {}) as Record<string, { default?: unknown }>
     assert.deepEqual(Object.keys(props).sort(), Object.keys(DELIVERY_DEFAULTS).sort())
     for (const [k, v] of Object.entries(DELIVERY_DEFAULTS)) {
+      // maxBatchRecords: each sink type's schema has its own default (below).
+      if (k === 'maxBatchRecords') { assert.equal(props[k]!.default, undefined); continue }
       if (Number.isFinite(v) || typeof v === 'string') assert.equal(props[k]!.default, v, k)
     }
+  })
+  it('maxBatchRecords defaults per sink type (otlp 2048, syslog and webhook the runner\'s 512), filled in by the config loader', async () => {
+    const sinkDefault = (n: string): unknown => ((load(n).properties as Record<string, { default?: unknown }>).maxBatchRecords)?.default
+    assert.equal(sinkDefault('otlp'), 2048)
+    assert.equal(sinkDefault('syslog'), DELIVERY_DEFAULTS.maxBatchRecords)
+    assert.equal(sinkDefault('webhook'), DELIVERY_DEFAULTS.maxBatchRecords)
+    const { loadConfig } = await import('../../../src/config/load.js')
+    const config = await loadConfig({
+      source: {
+        value: {
+          version: 1,
+          sinks: {
+            o: { type: 'otlp', url: 'http://127.0.0.1:4318/v1/logs' },
+            o2: { type: 'otlp', url: 'http://127.0.0.1:4318/v1/logs', maxBatchRecords: 100 },
+            s: { type: 'syslog', host: '127.0.0.1' },
+            w: { type: 'webhook', url: 'http://127.0.0.1:9/' }
+          },
+          rules: [{ id: 'all', to: ['o', 'o2', 's', 'w'] }]
+        },
+        dir: process.cwd(),
+        name: '<test>'
+      }
+    })
+    const batch = (id: string): unknown => (config.sinks[id] as unknown as { maxBatchRecords?: number }).maxBatchRecords
+    assert.equal(batch('o'), 2048)
+    assert.equal(batch('o2'), 100, 'a configured value wins')
+    assert.equal(batch('s'), 512)
+    assert.equal(batch('w'), 512)
   })
   it('otlp: valid and invalid options', () => {
     assert.equal(validate('otlp', { type: 'otlp', endpoint: 'http://c:4318', encoding: 'json', maxBatchRecords: 100, headers: { authorization: 'x' } }), true)
