@@ -53,7 +53,9 @@ const { values: argv } = parseArgs({
     length: { type: 'string', default: '100' },
     'fixed-rate': { type: 'string', default: '100000' },
     out: { type: 'string', default: join(benchDir, 'results.json') },
-    'cpu-prof': { type: 'boolean', default: false }
+    'cpu-prof': { type: 'boolean', default: false },
+    // Extra options merged into the daemon rows' sink, e.g. '{"maxBatchRecords":2048}'.
+    'sink-options': { type: 'string', default: '{}' }
   }
 })
 const quick = argv.quick
@@ -247,9 +249,10 @@ type SinkKind = 'file' | 'syslog-tcp' | 'otlp'
  */
 function daemonConfig (dir: string, kind: SinkKind | null): string {
   const sinks: Record<string, unknown> = {}
-  if (kind === 'file') sinks.out = { type: 'file', path: join(dir, 'out.{thread}.log'), format: 'text' }
-  if (kind === 'syslog-tcp') sinks.out = { type: 'syslog', host: '127.0.0.1', port: peers!.ports.tcp, protocol: 'tcp' }
-  if (kind === 'otlp') sinks.out = { type: 'otlp', url: `http://127.0.0.1:${peers!.ports.http}/v1/logs`, encoding: 'protobuf', compression: 'none' }
+  const extra = JSON.parse(argv['sink-options']) as Record<string, unknown>
+  if (kind === 'file') sinks.out = { type: 'file', path: join(dir, 'out.{thread}.log'), format: 'text', ...extra }
+  if (kind === 'syslog-tcp') sinks.out = { type: 'syslog', host: '127.0.0.1', port: peers!.ports.tcp, protocol: 'tcp', ...extra }
+  if (kind === 'otlp') sinks.out = { type: 'otlp', url: `http://127.0.0.1:${peers!.ports.http}/v1/logs`, encoding: 'protobuf', compression: 'none', ...extra }
   const file = join(dir, 'bench.json5')
   writeFileSync(file, JSON.stringify({ version: 1, listen: { recvBufferBytes: rcvbuf }, sinks, ...(kind === null ? { rules: [] } : {}), admission: { rateLimit: { enabled: false } } }, null, 2) + '\n')
   return file
