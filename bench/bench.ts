@@ -249,13 +249,23 @@ type SinkKind = 'file' | 'syslog-tcp' | 'otlp'
  */
 function daemonConfig (dir: string, kind: SinkKind | null): string {
   const sinks: Record<string, unknown> = {}
-  const extra = JSON.parse(argv['sink-options']) as Record<string, unknown>
+  const extra = sinkOptions()
   if (kind === 'file') sinks.out = { type: 'file', path: join(dir, 'out.{thread}.log'), format: 'text', ...extra }
   if (kind === 'syslog-tcp') sinks.out = { type: 'syslog', host: '127.0.0.1', port: peers!.ports.tcp, protocol: 'tcp', ...extra }
   if (kind === 'otlp') sinks.out = { type: 'otlp', url: `http://127.0.0.1:${peers!.ports.http}/v1/logs`, encoding: 'protobuf', compression: 'none', ...extra }
   const file = join(dir, 'bench.json5')
   writeFileSync(file, JSON.stringify({ version: 1, listen: { recvBufferBytes: rcvbuf }, sinks, ...(kind === null ? { rules: [] } : {}), admission: { rateLimit: { enabled: false } } }, null, 2) + '\n')
   return file
+}
+
+/** --sink-options as an object, or an error that says which option and what it must be. */
+function sinkOptions (): Record<string, unknown> {
+  let v: unknown
+  try { v = JSON.parse(argv['sink-options']) } catch (err) {
+    throw new Error(`--sink-options is not JSON (${(err as Error).message}); write an object such as '{"maxBatchRecords":2048}'`, { cause: err })
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`--sink-options must be a JSON object such as '{"maxBatchRecords":2048}', not ${argv['sink-options']}`)
+  return v as Record<string, unknown>
 }
 
 function daemonUnavailable (path: 'auto' | 'native' | 'js'): string | null {

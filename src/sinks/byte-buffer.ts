@@ -18,13 +18,14 @@ export function utf8Write (buf: Buffer, s: string, off: number): number {
 const PAIRS = new Uint8Array(200)
 for (let i = 0; i < 100; i++) { PAIRS[2 * i] = 0x30 + ((i / 10) | 0); PAIRS[2 * i + 1] = 0x30 + (i % 10) }
 
-function int31Digits (n: number): number {
+/** Decimal digits of 0 ≤ n < 2^31. */
+export function decimalDigits (n: number): number {
   return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 1e4 ? 4 : n < 1e5 ? 5 : n < 1e6 ? 6 : n < 1e7 ? 7 : n < 1e8 ? 8 : n < 1e9 ? 9 : 10
 }
 
 /** 0 ≤ n < 2^31 as decimal digits at `off`, zero-padded to `width`; returns the end. */
 function writeInt31 (buf: Buffer, off: number, n: number, width: number): number {
-  const digits = int31Digits(n)
+  const digits = decimalDigits(n)
   for (let i = digits; i < width; i++) buf[off++] = 0x30
   let end = off + digits
   let x = n
@@ -55,6 +56,13 @@ export function writeDigits (buf: Buffer, off: number, n: number, width: number)
   return writeInt31(buf, writeInt31(buf, off, hi, width - 8), n - hi * 1e8, 8)
 }
 
+/** Copies pre-encoded bytes into `d` at `p` (room ensured); returns the end. A few bytes: a loop beats TypedArray.set's call overhead. */
+export function putBytes (d: Buffer, p: number, b: Uint8Array): number {
+  const n = b.length
+  if (n <= 32) { for (let i = 0; i < n; i++) d[p + i] = b[i]! } else d.set(b, p)
+  return p + n
+}
+
 export class ByteBuffer {
   buf: Buffer = Buffer.allocUnsafe(INITIAL_BYTES)
   pos = 0
@@ -76,7 +84,7 @@ export class ByteBuffer {
     this.ensure(n)
     const d = this.buf
     const p = this.pos
-    // A few pre-encoded bytes: a loop beats TypedArray.set's call overhead.
+    // putBytes, written out: as a call from here (OTLP's many small pieces) it measured ~10% slower.
     if (n <= 32) for (let i = 0; i < n; i++) d[p + i] = b[i]!
     else d.set(b, p)
     this.pos = p + n

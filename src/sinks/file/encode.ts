@@ -249,6 +249,5 @@ function jsonString (buf: Buffer, off: number, s: string): number {
 /** A number (or null) as JSON.stringify writes it. */
 function jsonNumber (buf: Buffer, off: number, n: number | null): number {
   if (n === null || !Number.isFinite(n)) return off + ascii(buf, 'null', off)
-  if (Number.isSafeInteger(n) && n >= 0) return writeDigits(buf, off, n, 0)
-  return off + ascii(buf, String(n), off)
+  return writeDigits(buf, off, n, 0)
 }

@@ -5,7 +5,6 @@
 import { promises as fsp, constants } from 'node:fs'
 
 export interface WritableFile {
-  write (buf: Buffer, offset: number, length: number): Promise<{ bytesWritten: number }>
   /** One writev(2) of the buffers in order; may be short, like write(2). */
   writev (bufs: Buffer[]): Promise<{ bytesWritten: number }>
   stat (): Promise<{ size: number, mtimeMs: number }>
@@ -28,7 +27,6 @@ export const nodeFs: FileSystem = {
   async openAppend (path, mode) {
     const fh = await fsp.open(path, constants.O_APPEND | constants.O_CREAT | constants.O_WRONLY, mode)
     return {
-      write: async (buf, offset, length) => await fh.write(buf, offset, length),
       writev: async (bufs) => await fh.writev(bufs),
       stat: async () => await fh.stat(),
       close: async () => { await fh.close() }

@@ -93,6 +93,8 @@ const MAX_CHUNK_BYTES = 256 * 1024
 
 function chunkBytes (c: Chunk): number { return c.used - c.start }
 
+function chunkRecords (c: Chunk): number { return c.ends.length - c.first }
+
 /** What is left of `bufs` after a short write of `done` bytes (views, no copy). */
 function unwritten (bufs: Buffer[], done: number): Buffer[] {
   let i = 0
@@ -101,7 +103,6 @@ function unwritten (bufs: Buffer[], done: number): Buffer[] {
   if (done > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(done)
   return rest
 }
-function chunkRecords (c: Chunk): number { return c.ends.length - c.first }
 
 class FileWriter {
   file: WritableFile | null = null
@@ -446,9 +447,7 @@ export class FileSink implements Sink {
         await this.#ensureOpen(w)
         await this.#maybeRotate(w, bytes)
         while (written < bytes) {
-          const { bytesWritten } = bufs.length === 1
-            ? await w.file!.write(bufs[0]!, 0, bufs[0]!.length)
-            : await w.file!.writev(bufs)
+          const { bytesWritten } = await w.file!.writev(bufs)
           if (bytesWritten <= 0) throw Object.assign(new Error('write() wrote nothing'), { code: 'EIO' })
           written += bytesWritten
           w.size += bytesWritten

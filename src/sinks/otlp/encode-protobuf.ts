@@ -264,8 +264,7 @@ export class ProtobufLogsEncoder {
 
   /** Encodes a batch (a buffer of its own). Feeds the boot clock in record order, as `toLogRecord` does. */
   encode (batch: readonly NetconsRecord[]): Uint8Array {
-    const v = this.encodeView(batch)
-    return v.length === 0 ? new Uint8Array(0) : Buffer.from(v)
+    return this.encodeView(batch).length === 0 ? new Uint8Array(0) : this.#w.finish()
   }
 
   /**

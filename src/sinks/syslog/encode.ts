@@ -14,7 +14,7 @@
  */
 import type { NetconsRecord } from '../../types.js'
 import { ByteWriter, FastFormatter } from './fast.js'
-import { writeDigits } from '../byte-buffer.js'
+import { decimalDigits, writeDigits } from '../byte-buffer.js'
 import type { ResolvedSyslogOptions } from './options.js'
 import { formatRfc3164 } from './rfc3164.js'
 import { formatRfc5424, type Encoded } from './rfc5424.js'
@@ -29,7 +29,7 @@ export class SyslogEncoder {
   // A retried batch hands the same record objects again: cut (and count the cut) once. Only
   // records that needed cutting are kept; the fast path is deterministic, so it needs no cache.
   readonly #cut = new WeakMap<NetconsRecord, Buffer>()
-  // Reused across batches: the output is written here, then copied out whole.
+  // Reused across batches: the output is written here, then copied out whole (frameBatchView: not copied).
   readonly #w = new ByteWriter()
   /** Octet counting: MSG-LEN digits plus the space of the last message framed. */
   #room = 4
@@ -86,7 +86,8 @@ export class SyslogEncoder {
    * A whole batch as one buffer, so it goes out in one write (a copy: see frameBatchView).
    */
   frameBatch (batch: readonly NetconsRecord[]): Buffer {
-    return Buffer.from(this.frameBatchView(batch))
+    this.frameBatchView(batch)
+    return this.#w.copy()
   }
 
   /**
@@ -129,10 +130,4 @@ export class SyslogEncoder {
     }
     return w.buf.subarray(0, w.pos)
   }
-}
-
-function decimalDigits (n: number): number {
-  let d = 1
-  for (let x = n; x >= 10; x = (x / 10) | 0) d++
-  return d
 }

@@ -14,7 +14,7 @@
  * the reference formatter: rare, and its rules stay in one place.
  */
 import type { HostInfo, NetconsRecord } from '../../types.js'
-import { ByteBuffer, writeDigits } from '../byte-buffer.js'
+import { ByteBuffer, putBytes, writeDigits } from '../byte-buffer.js'
 import { displayAddress, escapeControls, headerField, prival, stripTrailingNewlines } from './fields.js'
 import { escapeParamValue, hostnameOf, LIMITS, sdName, type Rfc5424Options } from './rfc5424.js'
 import { tag, timestamp3164 } from './rfc3164.js'
@@ -61,13 +61,6 @@ const K_FORMAT_LEGACY = utf8('" format="legacy"')
 const K_RELEASE = utf8(' release="')
 /** Bytes the fixed part of a message can take beyond its pre-encoded pieces and strings (numbers, flags, quotes). */
 const FIXED_BYTES = 256
-
-/** Copies pre-encoded bytes into d at p; returns the new end. The caller has ensured room. */
-function put (d: Buffer, p: number, b: Uint8Array): number {
-  const n = b.length
-  if (n <= 32) { for (let i = 0; i < n; i++) d[p + i] = b[i]! } else d.set(b, p)
-  return p + n
-}
 
 interface HostParts {
   // The HostInfo fields the parts were built from: resolvers update a host's name in place.
@@ -231,24 +224,24 @@ export class FastFormatter {
     const msgId = this.#msgId(rec.kind)
     // The header and the core element in one go: room for all of it first, then plain stores.
     const release = rec.release !== null ? this.#releaseValue(rec.release) : null
-    w.ensure(FIXED_BYTES + pri.length + ts.length + hp.logHead.length + msgId.length + (release !== null ? 3 * release.length : 0))
+    w.ensure(FIXED_BYTES + pri.length + ts.length + hp.logHead.length + msgId.length)
     const d = w.buf
-    let p = put(d, w.pos, pri)
-    p = put(d, p, ts)
+    let p = putBytes(d, w.pos, pri)
+    p = putBytes(d, p, ts)
     if (msgId === MSGID_LOG) {
-      p = put(d, p, hp.logHead)
+      p = putBytes(d, p, hp.logHead)
     } else {
-      p = put(d, p, hp.mid)
-      p = put(d, p, msgId)
+      p = putBytes(d, p, hp.mid)
+      p = putBytes(d, p, msgId)
       d[p++] = 0x20
-      p = put(d, p, hp.core)
+      p = putBytes(d, p, hp.core)
     }
-    if (rec.seq !== null) { p = writeDigits(d, put(d, p, K_SEQ), rec.seq, 0); d[p++] = 0x22 }
-    if (rec.tsUsec !== null) { p = writeDigits(d, put(d, p, K_TS), rec.tsUsec, 0); d[p++] = 0x22 }
-    if (rec.level !== null) { p = writeDigits(d, put(d, p, K_LEVEL), rec.level, 0); d[p++] = 0x22 }
-    p = writeDigits(d, put(d, p, K_FACILITY), rec.facility, 0)
-    if (rec.format === 'extended') p = put(d, p, K_FORMAT_EXTENDED)
-    else if (rec.format === 'legacy') p = put(d, p, K_FORMAT_LEGACY)
+    if (rec.seq !== null) { p = writeDigits(d, putBytes(d, p, K_SEQ), rec.seq, 0); d[p++] = 0x22 }
+    if (rec.tsUsec !== null) { p = writeDigits(d, putBytes(d, p, K_TS), rec.tsUsec, 0); d[p++] = 0x22 }
+    if (rec.level !== null) { p = writeDigits(d, putBytes(d, p, K_LEVEL), rec.level, 0); d[p++] = 0x22 }
+    p = writeDigits(d, putBytes(d, p, K_FACILITY), rec.facility, 0)
+    if (rec.format === 'extended') p = putBytes(d, p, K_FORMAT_EXTENDED)
+    else if (rec.format === 'legacy') p = putBytes(d, p, K_FORMAT_LEGACY)
     else { w.pos = p; w.ascii('" format="'); w.utf8(rec.format); w.ascii('"'); p = w.pos }
     w.pos = p
     if (release !== null) { w.raw(K_RELEASE); w.utf8(release); w.ascii('"') }

@@ -59,21 +59,13 @@ class FaultyFs implements FileSystem {
     }
     const f = await nodeFs.openAppend(path, mode)
     return {
-      write: async (buf, offset, length) => {
-        if (this.spaceLeft === null) return await f.write(buf, offset, length)
-        if (this.spaceLeft === 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
-        // A short write, like write(2) when the disk fills mid-way.
-        const n = Math.min(length, this.spaceLeft)
-        this.spaceLeft -= n
-        return await f.write(buf, offset, n)
-      },
       writev: async (bufs) => {
         this.writevCalls++
         if (this.shortWrites > 0) {
           // Short but successful (a signal, a pipe): cut inside the second buffer when there is one.
           this.shortWrites--
           const all = Buffer.concat(bufs)
-          return await f.write(all, 0, Math.min(all.length - 1, bufs[0]!.length + 7))
+          return await f.writev([all.subarray(0, Math.min(all.length - 1, bufs[0]!.length + 7))])
         }
         if (this.spaceLeft === null) return await f.writev(bufs)
         if (this.spaceLeft === 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
@@ -81,7 +73,7 @@ class FaultyFs implements FileSystem {
         const all = Buffer.concat(bufs)
         const n = Math.min(all.length, this.spaceLeft)
         this.spaceLeft -= n
-        return await f.write(all, 0, n)
+        return await f.writev([all.subarray(0, n)])
       },
       stat: f.stat,
       close: f.close
