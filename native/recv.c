@@ -35,6 +35,10 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/filter.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
 
 #ifndef SO_RCVBUFFORCE
 #define SO_RCVBUFFORCE 33
@@ -52,7 +56,7 @@
 #define NC_MEMINFO_VARS 9
 
 /* Bumped when the JS-visible contract of this file changes; src/ingest/native.ts checks it. */
-#define NC_ABI 1
+#define NC_ABI 2
 
 #define NC_MAX_BATCH 4096
 #define NC_MAX_SLOT 65536
@@ -106,6 +110,24 @@ struct nc_sock {
   uint32_t page;      /* page size */
   double read_errors;
   int last_errno;
+
+  /* Reader thread (ring_size > 0): see "reader thread" below. Everything above that the reader
+   * writes (its msgs/iov/names, prev_r, and the counters it keeps in the atomics below) is its
+   * alone while it runs; the JS thread fills data/offsets/lengths/addrs/ports from the ring. */
+  uv_async_t async;
+  uint8_t *stage;     /* the reader's own slots: batch x stride */
+  uint8_t *ring;
+  uint64_t ring_size;
+  _Atomic uint64_t ring_head;  /* bytes ever written (reader) */
+  _Atomic uint64_t ring_tail;  /* bytes ever consumed (JS thread) */
+  _Atomic int reader_stop;
+  _Atomic int reader_waiting;  /* the reader waits for ring room: wake it through efd */
+  int efd;
+  pthread_t reader;
+  int reader_running;
+  uint32_t out_max_bytes;  /* bytes of datagrams per JS batch (the data area they are packed into) */
+  _Atomic uint64_t t_batches, t_truncated, t_truncated_max, t_slot_trims, t_read_errors, t_ring_full_waits;
+  _Atomic int t_last_errno;
 };
 
 /* ---------- small helpers ---------- */
@@ -187,7 +209,7 @@ static double now_ms (void) {
  * the next slot. One syscall per large datagram (netconsole itself sends <= 1000 bytes), none for
  * normal traffic. What one recvmmsg can touch at once is bounded by the socket's receive buffer.
  */
-static void trim_slots (nc_sock *s) {
+static void trim_slots (nc_sock *s, uint8_t *slots) {
   uint32_t n = s->prev_r;
   s->prev_r = 0;
   if (s->slot <= NC_TRIM_AT) return;
@@ -196,16 +218,38 @@ static void trim_slots (nc_sock *s) {
     uint32_t len = s->msgs[k].msg_len;
     if (len > s->slot) len = s->slot;
     if (len <= NC_TRIM_AT + s->page) continue;
-    uintptr_t base = (uintptr_t)(s->data + (size_t)k * s->stride);
+    uintptr_t base = (uintptr_t)(slots + (size_t)k * s->stride);
     uintptr_t from = (base + NC_TRIM_AT + mask) & ~mask;
     uintptr_t to = (base + len) & ~mask;
-    if (to > from && madvise((void *)from, to - from, MADV_DONTNEED) == 0) s->slot_trims += 1;
+    if (to > from && madvise((void *)from, to - from, MADV_DONTNEED) == 0) {
+      if (slots == s->stage) atomic_store_explicit(&s->t_slot_trims, atomic_load_explicit(&s->t_slot_trims, memory_order_relaxed) + 1, memory_order_relaxed);
+      else s->slot_trims += 1;
+    }
+  }
+}
+
+/* The sender's address as 16 bytes and its port. */
+static void put_addr (const struct sockaddr_in6 *sa, uint8_t *a, uint16_t *port) {
+  if (sa->sin6_family == AF_INET6) {
+    memcpy(a, &sa->sin6_addr, 16);
+    *port = ntohs(sa->sin6_port);
+  } else if (sa->sin6_family == AF_INET) {
+    /* Only on an AF_INET socket (IPv6 disabled on the host): present it as ::ffff:a.b.c.d like
+     * the dual-stack socket does, so the address layout is one shape for every consumer. */
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+    memset(a, 0, 10);
+    a[10] = 0xff; a[11] = 0xff;
+    memcpy(a + 12, &s4->sin_addr, 4);
+    *port = ntohs(s4->sin_port);
+  } else {
+    memset(a, 0, 16);
+    *port = 0;
   }
 }
 
 static int recv_batch (nc_sock *s, int *raw) {
   *raw = 0;
-  trim_slots(s);
+  trim_slots(s, s->data);
   for (uint32_t i = 0; i < s->batch; i++) {
     s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
   }
@@ -233,23 +277,7 @@ static int recv_batch (nc_sock *s, int *raw) {
     }
     s->offsets[j] = (uint32_t)k * s->stride;
     s->lengths[j] = len;
-    const struct sockaddr_in6 *sa = &s->names[k];
-    uint8_t *a = s->addrs + 16 * j;
-    if (sa->sin6_family == AF_INET6) {
-      memcpy(a, &sa->sin6_addr, 16);
-      s->ports[j] = ntohs(sa->sin6_port);
-    } else if (sa->sin6_family == AF_INET) {
-      /* Only on an AF_INET socket (IPv6 disabled on the host): present it as ::ffff:a.b.c.d like
-       * the dual-stack socket does, so the address layout is one shape for every consumer. */
-      const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-      memset(a, 0, 10);
-      a[10] = 0xff; a[11] = 0xff;
-      memcpy(a + 12, &s4->sin_addr, 4);
-      s->ports[j] = ntohs(s4->sin_port);
-    } else {
-      memset(a, 0, 16);
-      s->ports[j] = 0;
-    }
+    put_addr(&s->names[k], s->addrs + 16 * j, &s->ports[j]);
     j++;
   }
   s->datagrams += j;
@@ -258,14 +286,18 @@ static int recv_batch (nc_sock *s, int *raw) {
 }
 
 /* Calls cb(count, rxMs). Returns napi_ok or the status of the call (an exception is left pending). */
-static napi_status call_js (nc_sock *s, napi_env env, napi_value recv, napi_value cb, int n) {
+static napi_status call_js_at (nc_sock *s, napi_env env, napi_value recv, napi_value cb, int n, double rx_ms) {
   napi_value argv[2];
   napi_create_uint32(env, (uint32_t)n, &argv[0]);
-  napi_create_double(env, now_ms(), &argv[1]);
+  napi_create_double(env, rx_ms, &argv[1]);
   s->in_cb = 1;
   napi_status st = napi_call_function(env, recv, cb, 2, argv, NULL);
   s->in_cb = 0;
   return st;
+}
+
+static napi_status call_js (nc_sock *s, napi_env env, napi_value recv, napi_value cb, int n) {
+  return call_js_at(s, env, recv, cb, n, now_ms());
 }
 
 static void release_js (nc_sock *s);
@@ -313,9 +345,268 @@ static void on_readable (uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(env, hs);
 }
 
+/* ---------- reader thread ---------- */
+
+/*
+ * With ringBytes > 0 the socket is read by a thread of its own, as rsyslog's imudp thread reads
+ * for its main queue:
+ *
+ *   kernel queue ──recvmmsg──► reader thread (stage slots) ──copy──► byte ring ──uv_async──►
+ *   JS thread: packed into data/offsets/lengths/addrs/ports ──► cb(count, rxMs)
+ *
+ * Why: on one thread, every pause of the JS thread (a garbage collection, a sink's write, the
+ * scheduler giving the CPU to another process) left the socket unread, and at a few hundred
+ * thousand datagrams a second the kernel's receive buffer (~1 KiB of accounting per small
+ * datagram) overflowed within ~25 ms while the thread still had CPU to spare. The ring holds the
+ * datagrams themselves (32 bytes of header each): 4 MiB is ~30k netconsole messages. The
+ * recvmmsg syscalls also leave the JS thread.
+ *
+ * Nothing is dropped here: when the ring is full the reader stops reading and waits for room, the
+ * kernel's buffer fills, and the kernel drops and counts (SO_MEMINFO, netconsd_socket_drops_total).
+ * pause() stops the JS side only: the reader fills the ring, then stops. One producer, one
+ * consumer: head and tail are byte counters; an entry never wraps (a marker sends the consumer
+ * back to the start).
+ */
+typedef struct {
+  uint32_t len;
+  uint16_t port;
+  uint16_t pad;
+  double rx_ms;
+  uint8_t addr[16];
+} nc_ent;
+#define NC_ENT_WRAP 0xffffffffu
+#define NC_ENT_BYTES(len) ((uint64_t)sizeof(nc_ent) + (((uint64_t)(len) + 7u) & ~(uint64_t)7u))
+/* A reader wakeup that found fewer datagrams than this sleeps 1 ms before reading again, so the
+ * next read finds a batch (the JS thread's receive coalescing, src/worker/worker-main.ts). */
+#define NC_READER_LINGER_BELOW 64
+
+#define CNT_ADD(x, v) atomic_store_explicit(&(x), atomic_load_explicit(&(x), memory_order_relaxed) + (v), memory_order_relaxed)
+#define CNT_GET(x) ((double)atomic_load_explicit(&(x), memory_order_relaxed))
+
+static void efd_clear (int efd) {
+  uint64_t v;
+  while (read(efd, &v, sizeof v) == (ssize_t)sizeof v) {}
+}
+
+static void efd_wake (int efd) {
+  uint64_t one = 1;
+  ssize_t r = write(efd, &one, sizeof one);
+  (void)r;
+}
+
+/*
+ * Room for an entry of `need` bytes at *head (the reader's unpublished head), skipping to the
+ * ring's start with a marker when the end is too close. wait: 1 blocks until the consumer frees
+ * room (returns -1 only when the reader is told to stop); 0 returns -1 at once when full.
+ */
+static int ring_reserve (nc_sock *s, uint64_t *head, uint64_t need, int wait) {
+  uint64_t h = *head;
+  uint64_t pos = h % s->ring_size;
+  uint64_t contig = s->ring_size - pos;
+  uint64_t skip = need > contig ? contig : 0;
+  int counted = 0;
+  while (s->ring_size - (h - atomic_load(&s->ring_tail)) < need + skip) {
+    if (!wait) return -1;
+    /* Publish what is written, so the consumer can free room. */
+    atomic_store_explicit(&s->ring_head, h, memory_order_release);
+    uv_async_send(&s->async);
+    if (!counted) { CNT_ADD(s->t_ring_full_waits, 1); counted = 1; }
+    atomic_store(&s->reader_waiting, 1);
+    if (s->ring_size - (h - atomic_load(&s->ring_tail)) >= need + skip) { atomic_store(&s->reader_waiting, 0); break; }
+    struct pollfd p = { s->efd, POLLIN, 0 };
+    poll(&p, 1, 100);
+    efd_clear(s->efd);
+    atomic_store(&s->reader_waiting, 0);
+    if (atomic_load(&s->reader_stop)) return -1;
+  }
+  if (skip) {
+    ((nc_ent *)(s->ring + pos))->len = NC_ENT_WRAP;
+    h += skip;
+  }
+  *head = h;
+  return 0;
+}
+
+static void ring_put (nc_sock *s, uint64_t *head, const uint8_t *data, uint32_t len, const struct sockaddr_in6 *sa, double rx) {
+  nc_ent *e = (nc_ent *)(s->ring + (*head % s->ring_size));
+  e->len = len;
+  e->pad = 0;
+  e->rx_ms = rx;
+  put_addr(sa, e->addr, &e->port);
+  memcpy((uint8_t *)(e + 1), data, len);
+  *head += NC_ENT_BYTES(len);
+}
+
+/* One recvmmsg into the stage. Returns what the kernel returned (-1: nothing, errno kept). */
+static int stage_recv (nc_sock *s) {
+  trim_slots(s, s->stage);
+  for (uint32_t i = 0; i < s->batch; i++) s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
+  int r = recvmmsg(s->fd, s->msgs, s->batch, MSG_DONTWAIT | MSG_TRUNC, NULL);
+  if (r < 0) return -1;
+  s->prev_r = (uint32_t)r;
+  CNT_ADD(s->t_batches, 1);
+  return r;
+}
+
+/* Datagram k of the stage, or NULL when it was truncated (counted). */
+static const uint8_t *stage_datagram (nc_sock *s, int k, uint32_t *len) {
+  uint32_t l = s->msgs[k].msg_len;
+  if ((s->msgs[k].msg_hdr.msg_flags & MSG_TRUNC) || l > s->slot) {
+    CNT_ADD(s->t_truncated, 1);
+    if (l > atomic_load_explicit(&s->t_truncated_max, memory_order_relaxed)) atomic_store_explicit(&s->t_truncated_max, l, memory_order_relaxed);
+    return NULL;
+  }
+  *len = l;
+  return s->stage + (size_t)k * s->stride;
+}
+
+static void *reader_main (void *arg) {
+  nc_sock *s = (nc_sock *)arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  uint64_t head = atomic_load(&s->ring_head);
+  while (!atomic_load(&s->reader_stop)) {
+    int r = stage_recv(s);
+    if (r < 0) {
+      int e = errno;
+      struct pollfd p[2] = { { s->fd, POLLIN, 0 }, { s->efd, POLLIN, 0 } };
+      if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) {
+        poll(p, 2, -1);
+      } else {
+        CNT_ADD(s->t_read_errors, 1);
+        atomic_store_explicit(&s->t_last_errno, e, memory_order_relaxed);
+        poll(&p[1], 1, 10); /* not a hot loop on a persistent error */
+      }
+      if (p[1].revents & POLLIN) efd_clear(s->efd);
+      continue;
+    }
+    double rx = now_ms();
+    for (int k = 0; k < r; k++) {
+      uint32_t len = 0;
+      const uint8_t *d = stage_datagram(s, k, &len);
+      if (d == NULL) continue;
+      if (ring_reserve(s, &head, NC_ENT_BYTES(len), 1) != 0) break; /* told to stop */
+      ring_put(s, &head, d, len, &s->names[k], rx);
+    }
+    atomic_store_explicit(&s->ring_head, head, memory_order_release);
+    uv_async_send(&s->async);
+    if (r < NC_READER_LINGER_BELOW && !atomic_load(&s->reader_stop)) {
+      struct timespec ts = { 0, 1000000 };
+      nanosleep(&ts, NULL);
+    }
+  }
+  return NULL;
+}
+
+static int reader_start (nc_sock *s) {
+  atomic_store(&s->reader_stop, 0);
+  int e = pthread_create(&s->reader, NULL, reader_main, s);
+  if (e != 0) return e;
+  s->reader_running = 1;
+  return 0;
+}
+
+static void reader_stop_join (nc_sock *s) {
+  if (!s->reader_running) return;
+  atomic_store(&s->reader_stop, 1);
+  efd_wake(s->efd);
+  pthread_join(s->reader, NULL);
+  s->reader_running = 0;
+}
+
+/* Packs up to `batch` ring entries (and at most out_max_bytes of datagrams) into the JS arrays.
+ * Returns the count; *tail is where the consumer stands after them, *rx the first one's time. */
+static uint32_t ring_fill (nc_sock *s, uint64_t *tail, double *rx) {
+  uint64_t t = atomic_load_explicit(&s->ring_tail, memory_order_relaxed);
+  uint64_t h = atomic_load_explicit(&s->ring_head, memory_order_acquire);
+  uint32_t j = 0, o = 0;
+  while (t < h && j < s->batch) {
+    uint64_t pos = t % s->ring_size;
+    const nc_ent *e = (const nc_ent *)(s->ring + pos);
+    if (e->len == NC_ENT_WRAP) { t += s->ring_size - pos; continue; }
+    if (j > 0 && (uint64_t)o + e->len > s->out_max_bytes) break;
+    memcpy(s->data + o, (const uint8_t *)(e + 1), e->len);
+    s->offsets[j] = o;
+    s->lengths[j] = e->len;
+    memcpy(s->addrs + 16 * j, e->addr, 16);
+    s->ports[j] = e->port;
+    if (j == 0) *rx = e->rx_ms;
+    o += (e->len + 7u) & ~7u;
+    j++;
+    t += NC_ENT_BYTES(e->len);
+  }
+  *tail = t;
+  return j;
+}
+
+static void ring_release (nc_sock *s, uint64_t tail) {
+  atomic_store(&s->ring_tail, tail);
+  if (atomic_load(&s->reader_waiting)) efd_wake(s->efd);
+}
+
+static int ring_empty (nc_sock *s) {
+  return atomic_load_explicit(&s->ring_tail, memory_order_relaxed) == atomic_load_explicit(&s->ring_head, memory_order_acquire);
+}
+
+/* Hands up to max_batches batches of the ring to JS. Returns the datagrams delivered, or -1 when
+ * the callback threw (the exception is in *exc, or left pending when exc is NULL). */
+static double ring_deliver (nc_sock *s, napi_env env, napi_value self, napi_value cb, uint32_t max_batches, napi_value *exc) {
+  double total = 0;
+  for (uint32_t it = 0; it < max_batches && !s->closed && !s->paused; it++) {
+    uint64_t tail;
+    double rx = 0;
+    uint32_t n = ring_fill(s, &tail, &rx);
+    if (n == 0) {
+      if (tail != atomic_load_explicit(&s->ring_tail, memory_order_relaxed)) ring_release(s, tail); /* a wrap marker */
+      break;
+    }
+    s->datagrams += n;
+    s->batches += 1;
+    total += n;
+    napi_status st = call_js_at(s, env, self, cb, (int)n, rx);
+    if (!s->closed) ring_release(s, tail);
+    if (st != napi_ok) {
+      if (exc != NULL) {
+        bool pending = false;
+        napi_is_exception_pending(env, &pending);
+        if (pending) napi_get_and_clear_last_exception(env, exc);
+      }
+      return -1;
+    }
+  }
+  return total;
+}
+
+static void on_async (uv_async_t *h) {
+  nc_sock *s = (nc_sock *)h->data;
+  if (s->closed || s->paused) return;
+  napi_env env = s->env;
+  napi_handle_scope hs;
+  if (napi_open_handle_scope(env, &hs) != napi_ok) return;
+  napi_value self, cb;
+  napi_get_reference_value(env, s->self_ref, &self);
+  napi_get_reference_value(env, s->cb_ref, &cb);
+  napi_callback_scope cs;
+  s->in_poll = 1;
+  int have_cs = napi_open_callback_scope(env, self, s->actx, &cs) == napi_ok;
+  napi_value exc = NULL;
+  ring_deliver(s, env, self, cb, s->max_iter, &exc);
+  if (have_cs) napi_close_callback_scope(env, cs);
+  if (exc != NULL) napi_fatal_exception(env, exc);
+  s->in_poll = 0;
+  /* More than one wakeup's worth: come back on the next loop turn (timers and messages first). */
+  if (!s->closed && !s->paused && !ring_empty(s)) uv_async_send(&s->async);
+  if (s->closed) release_js(s);
+  napi_close_handle_scope(env, hs);
+}
+
 /* ---------- teardown ---------- */
 
 static void free_sock (nc_sock *s) {
+  if (s->efd >= 0) close(s->efd);
+  free(s->stage);
+  free(s->ring);
   free(s->msgs);
   free(s->iov);
   free(s->names);
@@ -347,8 +638,10 @@ static void release_js (nc_sock *s) {
 static void sock_teardown (nc_sock *s, int from_cleanup_hook) {
   if (s->closed) return;
   s->closed = 1;
-  /* uv_close stops the poll first (epoll_ctl DEL), so closing the fd right after is safe. */
-  if (s->poll_active) uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+  /* The reader goes first (it polls and reads the fd); uv_close stops the poll (epoll_ctl DEL)
+   * or the async handle, so closing the fd right after is safe. */
+  reader_stop_join(s);
+  if (s->poll_active) uv_close(s->ring != NULL ? (uv_handle_t *)&s->async : (uv_handle_t *)&s->poll, on_poll_closed);
   if (s->fd >= 0) { close(s->fd); s->fd = -1; }
   if (s->box != NULL) { s->box->s = NULL; s->box = NULL; }
   s->data = NULL; s->offsets = NULL; s->lengths = NULL; s->addrs = NULL; s->ports = NULL;
@@ -546,6 +839,49 @@ static napi_value m_drain (napi_env env, napi_callback_info info) {
   napi_value self, cb;
   napi_get_reference_value(env, s->self_ref, &self);
   napi_get_reference_value(env, s->cb_ref, &cb);
+  if (s->ring != NULL) {
+    /* The reader stops; this thread delivers the ring, then reads the socket through the ring
+     * itself until it is empty or max_batches are out, and starts the reader again. */
+    reader_stop_join(s);
+    int was_paused = s->paused;
+    s->paused = 0;
+    uint64_t head = atomic_load(&s->ring_head);
+    int threw = 0;
+    uint32_t handed = 0;
+    while (!threw && !s->closed && handed < max_batches) {
+      double d = ring_deliver(s, env, self, cb, max_batches - handed, NULL);
+      if (d < 0) { threw = 1; break; }
+      total += d;
+      if (d > 0) handed++;
+      if (s->closed || handed >= max_batches) break;
+      int r = stage_recv(s);
+      if (r < 0) break;
+      double rx = now_ms();
+      for (int k = 0; k < r && !threw && !s->closed; k++) {
+        uint32_t len = 0;
+        const uint8_t *dg = stage_datagram(s, k, &len);
+        if (dg == NULL) continue;
+        while (!s->closed && ring_reserve(s, &head, NC_ENT_BYTES(len), 0) != 0) {
+          /* Full: hand the ring over first (a batch at a time, until there is room). */
+          atomic_store_explicit(&s->ring_head, head, memory_order_release);
+          double m = ring_deliver(s, env, self, cb, 1, NULL);
+          if (m < 0) { threw = 1; break; }
+          total += m;
+        }
+        if (!threw && !s->closed) ring_put(s, &head, dg, len, &s->names[k], rx);
+      }
+      atomic_store_explicit(&s->ring_head, head, memory_order_release);
+    }
+    s->paused = was_paused;
+    if (!s->closed) {
+      int e = reader_start(s);
+      if (e != 0 && !threw) { throw_sys(env, "pthread_create", e); return NULL; }
+      if (!ring_empty(s) && !s->paused) uv_async_send(&s->async);
+    }
+    if (threw) return NULL; /* the callback's exception propagates */
+    napi_create_double(env, total, &out);
+    return out;
+  }
   for (uint32_t i = 0; i < max_batches && !s->closed; i++) {
     int raw;
     int n = recv_batch(s, &raw);
@@ -595,14 +931,27 @@ static napi_value m_stats (napi_env env, napi_callback_info info) {
   napi_create_object(env, &o);
   if (s == NULL) return o;
   set_num(env, o, "datagrams", s->datagrams);
-  set_num(env, o, "batches", s->batches);
-  set_num(env, o, "truncated", s->truncated);
-  set_num(env, o, "truncatedMaxBytes", s->truncated_max_bytes);
-  set_num(env, o, "slotTrims", s->slot_trims);
-  set_num(env, o, "readErrors", s->read_errors);
-  if (s->last_errno != 0) {
+  int last_errno = s->last_errno;
+  if (s->ring != NULL) {
+    set_num(env, o, "batches", CNT_GET(s->t_batches));
+    set_num(env, o, "truncated", CNT_GET(s->t_truncated));
+    set_num(env, o, "truncatedMaxBytes", CNT_GET(s->t_truncated_max));
+    set_num(env, o, "slotTrims", CNT_GET(s->t_slot_trims));
+    set_num(env, o, "readErrors", CNT_GET(s->t_read_errors));
+    set_num(env, o, "ringBytes", (double)s->ring_size);
+    set_num(env, o, "ringUsedBytes", (double)(atomic_load(&s->ring_head) - atomic_load(&s->ring_tail)));
+    set_num(env, o, "ringFullWaits", CNT_GET(s->t_ring_full_waits));
+    last_errno = atomic_load_explicit(&s->t_last_errno, memory_order_relaxed);
+  } else {
+    set_num(env, o, "batches", s->batches);
+    set_num(env, o, "truncated", s->truncated);
+    set_num(env, o, "truncatedMaxBytes", s->truncated_max_bytes);
+    set_num(env, o, "slotTrims", s->slot_trims);
+    set_num(env, o, "readErrors", s->read_errors);
+  }
+  if (last_errno != 0) {
     napi_value e;
-    napi_create_string_utf8(env, errno_name(s->last_errno), NAPI_AUTO_LENGTH, &e);
+    napi_create_string_utf8(env, errno_name(last_errno), NAPI_AUTO_LENGTH, &e);
     napi_set_named_property(env, o, "lastError", e);
   }
   uint32_t mi[NC_MEMINFO_VARS];
@@ -616,7 +965,7 @@ static napi_value m_stats (napi_env env, napi_callback_info info) {
 static napi_value m_ref (napi_env env, napi_callback_info info) {
   size_t argc = 0;
   nc_sock *s = unwrap(env, info, &argc, NULL);
-  if (s != NULL && s->poll_active && !s->closed) uv_ref((uv_handle_t *)&s->poll);
+  if (s != NULL && s->poll_active && !s->closed) uv_ref(s->ring != NULL ? (uv_handle_t *)&s->async : (uv_handle_t *)&s->poll);
   return NULL;
 }
 
@@ -627,7 +976,8 @@ static napi_value m_pause (napi_env env, napi_callback_info info) {
   size_t argc = 0;
   nc_sock *s = unwrap(env, info, &argc, NULL);
   if (s != NULL && s->poll_active && !s->closed && !s->paused) {
-    uv_poll_stop(&s->poll);
+    /* With a reader thread it keeps filling the ring, then stops reading when the ring is full. */
+    if (s->ring == NULL) uv_poll_stop(&s->poll);
     s->paused = 1;
   }
   return NULL;
@@ -638,7 +988,8 @@ static napi_value m_resume (napi_env env, napi_callback_info info) {
   nc_sock *s = unwrap(env, info, &argc, NULL);
   if (s != NULL && s->poll_active && !s->closed && s->paused) {
     s->paused = 0;
-    uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    if (s->ring != NULL) uv_async_send(&s->async);
+    else uv_poll_start(&s->poll, UV_READABLE, on_readable);
   }
   return NULL;
 }
@@ -646,7 +997,7 @@ static napi_value m_resume (napi_env env, napi_callback_info info) {
 static napi_value m_unref (napi_env env, napi_callback_info info) {
   size_t argc = 0;
   nc_sock *s = unwrap(env, info, &argc, NULL);
-  if (s != NULL && s->poll_active && !s->closed) uv_unref((uv_handle_t *)&s->poll);
+  if (s != NULL && s->poll_active && !s->closed) uv_unref(s->ring != NULL ? (uv_handle_t *)&s->async : (uv_handle_t *)&s->poll);
   return NULL;
 }
 
@@ -734,13 +1085,14 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
       if (t == napi_string) napi_get_value_string_utf8(env, v, addr, sizeof addr, &len);
     }
   }
-  uint32_t port, rcvbuf, batch, slot, max_iter, steer, reuse = 0;
+  uint32_t port, rcvbuf, batch, slot, max_iter, steer, ring_bytes, reuse = 0;
   if (get_u32(env, opts, "port", 0, &port) || port > 65535 ||
       get_u32(env, opts, "recvBufferBytes", 0, &rcvbuf) ||
       get_u32(env, opts, "batchSize", 256, &batch) || batch < 1 || batch > NC_MAX_BATCH ||
       get_u32(env, opts, "slotBytes", 2048, &slot) || slot < 1 || slot > NC_MAX_SLOT ||
       get_u32(env, opts, "maxBatchesPerWakeup", 32, &max_iter) || max_iter < 1 ||
-      get_u32(env, opts, "steerGroupSize", 0, &steer) || steer > 65536) {
+      get_u32(env, opts, "steerGroupSize", 0, &steer) || steer > 65536 ||
+      get_u32(env, opts, "ringBytes", 0, &ring_bytes)) {
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "open(): option out of range");
     return NULL;
   }
@@ -824,6 +1176,7 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
     return NULL;
   }
   s->env = env;
+  s->efd = -1;
   s->fd = fd;
   s->family = family;
   s->batch = batch;
@@ -835,6 +1188,28 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
   {
     long pg = sysconf(_SC_PAGESIZE);
     s->page = pg > 0 ? (uint32_t)pg : 4096u;
+  }
+  if (ring_bytes > 0) {
+    /* Room for two of the largest entries at least; a multiple of 8 (entries are 8-aligned). */
+    uint64_t rb = ring_bytes;
+    if (rb < 2 * NC_ENT_BYTES(slot)) rb = 2 * NC_ENT_BYTES(slot);
+    rb = (rb + 7u) & ~(uint64_t)7u;
+    s->ring_size = rb;
+    s->ring = malloc(rb);
+    s->stage = malloc((size_t)batch * s->stride);
+    s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    /* A JS batch packs datagrams densely: 1 MiB of them at most (and always one), so a burst of
+     * 60 kB datagrams touches no more of the data area than that. */
+    uint64_t area = (uint64_t)batch * s->stride;
+    s->out_max_bytes = (uint32_t)(area < (1u << 20) ? area : (1u << 20));
+    if (s->ring == NULL || s->stage == NULL || s->efd < 0) {
+      close(fd);
+      s->fd = -1;
+      free_sock(s);
+      free(box);
+      throw_sys(env, s->efd < 0 ? "eventfd" : "malloc", ENOMEM);
+      return NULL;
+    }
   }
   s->box = box;
   box->s = s;
@@ -853,7 +1228,7 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
     return NULL;
   }
   for (uint32_t i = 0; i < batch; i++) {
-    s->iov[i].iov_base = s->data + (size_t)i * s->stride;
+    s->iov[i].iov_base = (s->ring != NULL ? s->stage : s->data) + (size_t)i * s->stride;
     s->iov[i].iov_len = slot;
     s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
     s->msgs[i].msg_hdr.msg_iovlen = 1;
@@ -877,16 +1252,33 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
 
   uv_loop_t *loop = NULL;
   napi_get_uv_event_loop(env, &loop);
-  s->poll.data = s;
-  int ue = loop == NULL ? UV_EINVAL : uv_poll_init_socket(loop, &s->poll, fd);
-  if (ue == 0) {
+  if (s->ring != NULL) {
+    s->async.data = s;
+    int ue = loop == NULL ? UV_EINVAL : uv_async_init(loop, &s->async, on_async);
+    if (ue != 0) {
+      sock_teardown(s, 0);
+      throw_sys(env, "uv_async_init", -ue);
+      return NULL;
+    }
     s->poll_active = 1;
-    ue = uv_poll_start(&s->poll, UV_READABLE, on_readable);
-  }
-  if (ue != 0) {
-    sock_teardown(s, 0);
-    throw_sys(env, "uv_poll_start", -ue);
-    return NULL;
+    int e = reader_start(s);
+    if (e != 0) {
+      sock_teardown(s, 0);
+      throw_sys(env, "pthread_create", e);
+      return NULL;
+    }
+  } else {
+    s->poll.data = s;
+    int ue = loop == NULL ? UV_EINVAL : uv_poll_init_socket(loop, &s->poll, fd);
+    if (ue == 0) {
+      s->poll_active = 1;
+      ue = uv_poll_start(&s->poll, UV_READABLE, on_readable);
+    }
+    if (ue != 0) {
+      sock_teardown(s, 0);
+      throw_sys(env, "uv_poll_start", -ue);
+      return NULL;
+    }
   }
 
   static const struct { const char *name; napi_callback fn; } methods[] = {

@@ -12,6 +12,8 @@ export interface ListenConfig {
   listeners: number
   /** Requested SO_RCVBUF in bytes; the kernel may cap it (net.core.rmem_max), which is logged. */
   recvBufferBytes: number
+  /** Native path: bytes of the ring each worker's reader thread fills; 0: the worker reads the socket itself. */
+  receiveRingBytes: number
   /** `auto` uses the native recvmmsg addon when it loads, else the JS dgram path. */
   receivePath: 'auto' | 'native' | 'js'
 }

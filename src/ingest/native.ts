@@ -34,6 +34,7 @@ interface RawOpenOptions {
   slotBytes: number
   maxBatchesPerWakeup: number
   steerGroupSize: number
+  ringBytes: number
 }
 
 interface RawHandle {
@@ -57,6 +58,9 @@ interface RawStats {
   lastError?: string
   queuedBytes?: number
   kernelDrops?: number
+  ringBytes?: number
+  ringUsedBytes?: number
+  ringFullWaits?: number
 }
 
 interface RawOpenResult {
@@ -74,7 +78,7 @@ interface RawOpenResult {
 }
 
 /** The addon ABI this file speaks; bumped together with NC_ABI in native/recv.c. */
-const ABI = 1
+const ABI = 2
 
 /**
  * Largest datagram delivered whole by default. UDP carries at most 65,507 payload bytes over IPv4
@@ -115,6 +119,14 @@ export interface NativeSocketOptions {
    * 4-tuple hash.
    */
   steerGroupSize?: number
+  /**
+   * Bytes of the ring a reader thread of this socket's own fills (recv.c, "reader thread"): the
+   * socket is read on that thread and the datagrams wait in the ring (32 bytes of header each)
+   * until the calling thread takes them, so its pauses (garbage collection, a sink's write, the
+   * scheduler) do not leave the socket unread. 0: no reader thread; the socket is read on the
+   * calling thread's event loop. Default 0 here; the daemon's default is listen.receiveRingBytes.
+   */
+  ringBytes?: number
 }
 
 export interface NativeSocketStats {
@@ -135,6 +147,10 @@ export interface NativeSocketStats {
   queuedBytes: number | null
   /** Same as kernelDrops(). */
   kernelDrops: number | null
+  /** The reader thread's ring: its size, the bytes waiting in it now, and the times it was full (the reader stopped reading until there was room). 0 without a reader thread. */
+  ringBytes: number
+  ringUsedBytes: number
+  ringFullWaits: number
 }
 
 export interface NativeSocket {
@@ -238,6 +254,7 @@ export function openNativeSocket (opts: NativeSocketOptions, onBatch: (b: Packet
   const recvBufferBytes = checkInt('recvBufferBytes', opts.recvBufferBytes, 0, 2 ** 31 - 1)
   const maxDatagramBytes = checkInt('maxDatagramBytes', opts.maxDatagramBytes ?? DEFAULT_MAX_DATAGRAM_BYTES, 1, 65535)
   const steerGroupSize = checkInt('steerGroupSize', opts.steerGroupSize ?? 0, 0, 65536)
+  const ringBytes = checkInt('ringBytes', opts.ringBytes ?? 0, 0, 2 ** 31 - 1)
   if (typeof opts.address !== 'string' || opts.address === '') throw optionError('address', 'an IPv4 or IPv6 address', opts.address)
 
   // Port 0 with SO_REUSEPORT is a trap: the kernel may hand out a port that another SO_REUSEPORT
@@ -272,7 +289,8 @@ export function openNativeSocket (opts: NativeSocketOptions, onBatch: (b: Packet
       batchSize,
       slotBytes: maxDatagramBytes,
       maxBatchesPerWakeup: MAX_BATCHES_PER_WAKEUP,
-      steerGroupSize
+      steerGroupSize,
+      ringBytes
     }, (count, rxMs) => {
       const b = batch!
       b.count = count
@@ -316,7 +334,10 @@ export function openNativeSocket (opts: NativeSocketOptions, onBatch: (b: Packet
         readErrors: s.readErrors ?? 0,
         lastError: s.lastError ?? null,
         queuedBytes: s.queuedBytes ?? null,
-        kernelDrops: s.kernelDrops ?? null
+        kernelDrops: s.kernelDrops ?? null,
+        ringBytes: s.ringBytes ?? 0,
+        ringUsedBytes: s.ringUsedBytes ?? 0,
+        ringFullWaits: s.ringFullWaits ?? 0
       }
     },
     ref: () => { h.ref() },

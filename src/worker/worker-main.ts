@@ -114,7 +114,8 @@ async function start (): Promise<void> {
         reusePort: true,
         batchSize: data.config.workers.batchSize,
         // Same host → same worker as the JS path, whatever source port the host uses.
-        steerGroupSize: data.workerCount
+        steerGroupSize: data.workerCount,
+        ringBytes: l.receiveRingBytes
       }, (b) => {
         nativeIngest.datagrams += b.count
         for (let i = 0; i < b.count; i++) nativeIngest.bytes += b.lengths[i]!

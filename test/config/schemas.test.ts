@@ -15,7 +15,7 @@ const schema = JSON.parse(readFileSync(join(repoRoot, 'schemas', 'config.schema.
 
 test('types and schema name the same keys (a change to one without the other fails here)', () => {
   // Compile-time half: these literals must satisfy the types with every key present.
-  const listen: Required<ListenConfig> = { address: '::', port: 1, listeners: 1, recvBufferBytes: 1, receivePath: 'auto' }
+  const listen: Required<ListenConfig> = { address: '::', port: 1, listeners: 1, recvBufferBytes: 1, receiveRingBytes: 0, receivePath: 'auto' }
   const workers: Required<WorkersConfig> = { count: 1, batchSize: 1 }
   const ncrx: Required<NcrxConfig> = { slots: 1, gapTimeoutMs: 1, retxStride: 1, oosThreshold: 1, oosWindowMs: 1, oosTimeoutMs: 1, maxMessageBytes: 1, maxHosts: 1, maxHeldBytesPerHost: 1, maxHeldBytes: 1, gcIntervalMs: 0, gcAgeMs: 0 }
   const reverseDns: Required<ReverseDnsConfig> = { enabled: false, timeoutMs: 1, cacheSize: 1, cacheTtlMs: 1, maxInFlight: 1, servers: [] }

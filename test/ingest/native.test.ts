@@ -39,7 +39,7 @@ async function sendAll (payloads: Buffer[], port: number, host = '127.0.0.1', ty
   return port0
 }
 
-function opts (extra: Partial<Parameters<typeof openNativeSocket>[0]> = {}): Parameters<typeof openNativeSocket>[0] {
+function baseOpts (extra: Partial<Parameters<typeof openNativeSocket>[0]> = {}): Parameters<typeof openNativeSocket>[0] {
   return { address: '::', port: 0, recvBufferBytes: 1 << 20, reusePort: false, batchSize: 16, ...extra }
 }
 
@@ -65,12 +65,14 @@ describe('loading', () => {
   test('the built addon loads and speaks the expected ABI', { skip }, () => {
     const m = loadNative()
     assert.notEqual(m, null)
-    assert.equal(m!.abi, 1)
+    assert.equal(m!.abi, 2)
     assert.equal(nativeUnavailableReason(), null)
   })
 })
 
-describe('native socket', { skip }, () => {
+for (const ringBytes of [0, 4 << 20]) {
+describe(ringBytes === 0 ? 'native socket' : 'native socket with its reader thread', { skip }, () => {
+  const opts = (extra: Partial<Parameters<typeof openNativeSocket>[0]> = {}): Parameters<typeof openNativeSocket>[0] => baseOpts({ ringBytes, ...extra })
   test('option errors carry NETCONSD_ERR_INGEST_OPTIONS and the field', () => {
     const bad: Array<[Partial<Parameters<typeof openNativeSocket>[0]>, string]> = [
       [{ port: 70000 }, 'port'],
@@ -224,6 +226,22 @@ describe('native socket', { skip }, () => {
     assert.equal(s.drain(), 0, 'drain after close is a no-op')
   })
 
+  test('pause() stops delivery until resume(); nothing is lost in between', async () => {
+    const got: string[] = []
+    const s = openNativeSocket(opts(), (b) => { got.push(...texts(b)) })
+    try {
+      s.pause()
+      const payloads = Array.from({ length: 20 }, (_, i) => Buffer.from(`p${i}`))
+      await sendAll(payloads, s.boundPort)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      assert.equal(got.length, 0, 'nothing delivered while paused')
+      s.resume()
+      await until(() => got.length >= 20)
+      assert.deepEqual(got, payloads.map(String))
+      assert.equal(s.kernelDrops(), 0)
+    } finally { s.close() }
+  })
+
   test('close() from inside the callback stops delivery', async () => {
     let calls = 0
     let s: NativeSocket | undefined = undefined
@@ -238,8 +256,8 @@ describe('native socket', { skip }, () => {
   test('an unref()d socket does not keep the process alive; close() frees descriptors', () => {
     const script = `import(${JSON.stringify(nativeUrl)}).then(({ openNativeSocket }) => {
       const fs = require('fs'); const before = fs.readdirSync('/proc/self/fd').length
-      const s = openNativeSocket({ address: '::', port: 0, recvBufferBytes: 0, reusePort: true, batchSize: 8 }, () => {})
-      const t = openNativeSocket({ address: '::', port: 0, recvBufferBytes: 0, reusePort: true, batchSize: 8 }, () => {})
+      const s = openNativeSocket({ address: '::', port: 0, recvBufferBytes: 0, reusePort: true, batchSize: 8, ringBytes: ${ringBytes} }, () => {})
+      const t = openNativeSocket({ address: '::', port: 0, recvBufferBytes: 0, reusePort: true, batchSize: 8, ringBytes: ${ringBytes} }, () => {})
       t.close(); t.close()
       s.unref()
       process.on('exit', () => { console.log(JSON.stringify({ before, after: fs.readdirSync('/proc/self/fd').length })) })
@@ -247,8 +265,44 @@ describe('native socket', { skip }, () => {
     const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 })
     assert.equal(r.status, 0, r.stderr)
     const { before, after } = JSON.parse(r.stdout) as { before: number, after: number }
-    assert.equal(after, before + 1, 'only the unref()d socket remains open')
+    assert.equal(after, before + (ringBytes > 0 ? 2 : 1), 'only the unref()d socket (with a reader thread: and its eventfd) remains open')
   })
+})
+}
+
+describe('the reader thread', { skip }, () => {
+  // The point of it: the thread that parses can stop (a long GC, a sink's write, a busy CPU)
+  // while the socket keeps being read. spawnSync blocks this thread while a child sends a burst
+  // twice the kernel's receive buffer.
+  const burst = (port: number, n: number): void => {
+    const r = spawnSync(process.execPath, ['-e', `const c=require('dgram').createSocket('udp4');const p=Buffer.alloc(900,0x61);let i=0;const next=()=>{if(i===${n}){c.close();return}p.write(String(i).padStart(6,'0'));c.send(p,${port},'127.0.0.1',next);i++};next()`])
+    assert.equal(r.status, 0, r.stderr?.toString())
+  }
+  for (const ringBytes of [0, 16 << 20]) {
+    test(ringBytes === 0 ? 'without it, a blocked thread loses what its kernel buffer cannot hold (counted)' : 'with it, a blocked thread loses nothing of a burst its kernel buffer cannot hold', async () => {
+      const got: string[] = []
+      const s = openNativeSocket(baseOpts({ recvBufferBytes: 1 << 20, batchSize: 256, ringBytes }), (b) => {
+        for (let i = 0; i < b.count; i++) got.push(b.data.subarray(b.offsets[i], b.offsets[i]! + 6).toString())
+      })
+      try {
+        const n = 5000
+        burst(s.boundPort, n)
+        await until(() => got.length + (s.kernelDrops() ?? 0) >= n, 10_000)
+        const drops = s.kernelDrops()!
+        assert.equal(got.length + drops, n, 'every datagram delivered or counted by the kernel')
+        if (ringBytes === 0) {
+          assert.ok(drops > 0, 'the burst overflowed the kernel buffer')
+        } else {
+          assert.equal(drops, 0, 'the reader thread kept the socket drained')
+          assert.deepEqual(got, Array.from({ length: n }, (_, i) => String(i).padStart(6, '0')), 'in order')
+          const st = s.stats()
+          assert.equal(st.ringBytes, 16 << 20)
+          assert.equal(st.ringUsedBytes, 0, 'the ring is empty once delivered')
+          assert.equal(st.ringFullWaits, 0)
+        }
+      } finally { s.close() }
+    })
+  }
 })
 
 // A worker that opens a steered SO_REUSEPORT socket and reports what it received per sender.
@@ -256,7 +310,7 @@ const workerSource = `
 const { parentPort, workerData } = require('node:worker_threads')
 import(workerData.url).then(({ openNativeSocket }) => {
   const seen = {}
-  const s = openNativeSocket({ address: '::', port: workerData.port, recvBufferBytes: 4 << 20, reusePort: true, batchSize: 32, steerGroupSize: workerData.group }, (b) => {
+  const s = openNativeSocket({ address: '::', port: workerData.port, recvBufferBytes: 4 << 20, reusePort: true, batchSize: 32, steerGroupSize: workerData.group, ringBytes: workerData.ringBytes ?? 0 }, (b) => {
     for (let i = 0; i < b.count; i++) {
       const off = b.offsets[i]
       const text = Buffer.from(b.data.subarray(off, off + b.lengths[i])).toString()
@@ -274,7 +328,7 @@ import(workerData.url).then(({ openNativeSocket }) => {
 })
 `
 
-function startWorker (data: { port: number, group: number, throwOn?: string }): { w: Worker, ready: Promise<number> } {
+function startWorker (data: { port: number, group: number, throwOn?: string, ringBytes?: number }): { w: Worker, ready: Promise<number> } {
   const w = new Worker(workerSource, { eval: true, workerData: { url: nativeUrl, ...data } })
   const ready = new Promise<number>((resolve, reject) => {
     w.once('error', reject)
@@ -305,12 +359,13 @@ async function portIsFree (port: number): Promise<boolean> {
   }
 }
 
-describe('native sockets in worker_threads', { skip }, () => {
+for (const ringBytes of [0, 4 << 20]) {
+describe(ringBytes === 0 ? 'native sockets in worker_threads' : 'native sockets with reader threads in worker_threads', { skip }, () => {
   test('two workers share the port; every host lands on one worker, in order; exit and terminate without close() free the port', async () => {
     for (let round = 0; round < 3; round++) {
-      const a = startWorker({ port: 0, group: 2 })
+      const a = startWorker({ port: 0, group: 2, ringBytes })
       const port = await a.ready
-      const b = startWorker({ port, group: 2 })
+      const b = startWorker({ port, group: 2, ringBytes })
       await b.ready
       const clients: dgram.Socket[] = []
       try {
@@ -354,7 +409,7 @@ describe('native sockets in worker_threads', { skip }, () => {
   })
 
   test('an exception thrown by onBatch surfaces as the worker\'s error, not silently', async () => {
-    const { w, ready } = startWorker({ port: 0, group: 0, throwOn: 'h0 3' })
+    const { w, ready } = startWorker({ port: 0, group: 0, throwOn: 'h0 3', ringBytes })
     const port = await ready
     const errored = once(w, 'error')
     // Listened for now: 'exit' can follow 'error' in the same tick, before an await resumes.
@@ -377,7 +432,7 @@ describe('native sockets in worker_threads', { skip }, () => {
   test('descriptors do not leak across worker churn', async () => {
     const fds = readdirSync('/proc/self/fd').length
     for (let i = 0; i < 5; i++) {
-      const { w, ready } = startWorker({ port: 0, group: 0 })
+      const { w, ready } = startWorker({ port: 0, group: 0, ringBytes })
       await ready
       await w.terminate()
     }
@@ -386,3 +441,4 @@ describe('native sockets in worker_threads', { skip }, () => {
     assert.ok(readdirSync('/proc/self/fd').length <= fds + 2)
   })
 })
+}
