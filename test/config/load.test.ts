@@ -27,7 +27,7 @@ async function loadErr (opts: Parameters<typeof loadConfig>[0]): Promise<{ code:
 test('built-in default: netconsd defaults, one stdout sink, rule all → stdout, frozen', async () => {
   const c = await loadConfig({ env: {} })
   assert.equal(c.file, '<built-in>')
-  assert.deepEqual(c.listen, { address: '::', port: 1514, listeners: 1, recvBufferBytes: 8 * 1024 * 1024, receivePath: 'auto' })
+  assert.deepEqual(c.listen, { address: '::', port: 1514, listeners: 1, recvBufferBytes: 8 * 1024 * 1024, receiveRingBytes: 4 * 1024 * 1024, receivePath: 'auto' })
   assert.deepEqual(c.workers, { count: 2, batchSize: 512 })
   assert.deepEqual(c.ncrx, {
     slots: 512, gapTimeoutMs: 200, retxStride: 256, oosThreshold: 19, oosWindowMs: 5000, oosTimeoutMs: 200,

@@ -28,7 +28,9 @@ async function flood (receivePath: 'native' | 'js'): Promise<void> {
       dir: repoRoot,
       value: {
         version: 1,
-        listen: { port: 0 },
+        // A small reader-thread ring (native path), so the flood fills it and reaches the kernel's
+        // drops; the default 4 MiB would hold this whole flood.
+        listen: { port: 0, receiveRingBytes: 256 * 1024 },
         workers: { count: 1 },
         admission: { rateLimit: { enabled: false } },
         incidents: { enabled: false },
