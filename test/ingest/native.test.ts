@@ -71,190 +71,190 @@ describe('loading', () => {
 })
 
 for (const ringBytes of [0, 4 << 20]) {
-describe(ringBytes === 0 ? 'native socket' : 'native socket with its reader thread', { skip }, () => {
-  const opts = (extra: Partial<Parameters<typeof openNativeSocket>[0]> = {}): Parameters<typeof openNativeSocket>[0] => baseOpts({ ringBytes, ...extra })
-  test('option errors carry NETCONSD_ERR_INGEST_OPTIONS and the field', () => {
-    const bad: Array<[Partial<Parameters<typeof openNativeSocket>[0]>, string]> = [
-      [{ port: 70000 }, 'port'],
-      [{ port: -1 }, 'port'],
-      [{ batchSize: 0 }, 'batchSize'],
-      [{ batchSize: 1.5 }, 'batchSize'],
-      [{ maxDatagramBytes: 0 }, 'maxDatagramBytes'],
-      [{ maxDatagramBytes: 70000 }, 'maxDatagramBytes'],
-      [{ recvBufferBytes: -5 }, 'recvBufferBytes'],
-      [{ address: 'not-an-address' }, 'address'],
-      [{ address: '' }, 'address']
-    ]
-    for (const [o, field] of bad) {
-      assert.throws(() => openNativeSocket(opts(o), () => {}), (err: { code?: string, field?: string }) => {
-        assert.equal(err.code, 'NETCONSD_ERR_INGEST_OPTIONS', JSON.stringify(o))
-        assert.equal(err.field, field)
-        return true
-      })
-    }
-  })
+  describe(ringBytes === 0 ? 'native socket' : 'native socket with its reader thread', { skip }, () => {
+    const opts = (extra: Partial<Parameters<typeof openNativeSocket>[0]> = {}): Parameters<typeof openNativeSocket>[0] => baseOpts({ ringBytes, ...extra })
+    test('option errors carry NETCONSD_ERR_INGEST_OPTIONS and the field', () => {
+      const bad: Array<[Partial<Parameters<typeof openNativeSocket>[0]>, string]> = [
+        [{ port: 70000 }, 'port'],
+        [{ port: -1 }, 'port'],
+        [{ batchSize: 0 }, 'batchSize'],
+        [{ batchSize: 1.5 }, 'batchSize'],
+        [{ maxDatagramBytes: 0 }, 'maxDatagramBytes'],
+        [{ maxDatagramBytes: 70000 }, 'maxDatagramBytes'],
+        [{ recvBufferBytes: -5 }, 'recvBufferBytes'],
+        [{ address: 'not-an-address' }, 'address'],
+        [{ address: '' }, 'address']
+      ]
+      for (const [o, field] of bad) {
+        assert.throws(() => openNativeSocket(opts(o), () => {}), (err: { code?: string, field?: string }) => {
+          assert.equal(err.code, 'NETCONSD_ERR_INGEST_OPTIONS', JSON.stringify(o))
+          assert.equal(err.field, field)
+          return true
+        })
+      }
+    })
 
-  test('a port held without SO_REUSEPORT: NETCONSD_ERR_INGEST_BIND with errno EADDRINUSE', () => {
-    const a = openNativeSocket(opts(), () => {})
-    try {
-      assert.throws(() => openNativeSocket(opts({ port: a.boundPort }), () => {}), (err: { code?: string, errno?: string, port?: number }) => {
+    test('a port held without SO_REUSEPORT: NETCONSD_ERR_INGEST_BIND with errno EADDRINUSE', () => {
+      const a = openNativeSocket(opts(), () => {})
+      try {
+        assert.throws(() => openNativeSocket(opts({ port: a.boundPort }), () => {}), (err: { code?: string, errno?: string, port?: number }) => {
+          assert.equal(err.code, 'NETCONSD_ERR_INGEST_BIND')
+          assert.equal(err.errno, 'EADDRINUSE')
+          assert.equal(err.port, a.boundPort)
+          return true
+        })
+      } finally { a.close() }
+    })
+
+    test('an address not on this host: NETCONSD_ERR_INGEST_BIND with errno EADDRNOTAVAIL', () => {
+      assert.throws(() => openNativeSocket(opts({ address: '192.0.2.1' }), () => {}), (err: { code?: string, errno?: string }) => {
         assert.equal(err.code, 'NETCONSD_ERR_INGEST_BIND')
-        assert.equal(err.errno, 'EADDRINUSE')
-        assert.equal(err.port, a.boundPort)
+        assert.equal(err.errno, 'EADDRNOTAVAIL')
         return true
       })
-    } finally { a.close() }
-  })
-
-  test('an address not on this host: NETCONSD_ERR_INGEST_BIND with errno EADDRNOTAVAIL', () => {
-    assert.throws(() => openNativeSocket(opts({ address: '192.0.2.1' }), () => {}), (err: { code?: string, errno?: string }) => {
-      assert.equal(err.code, 'NETCONSD_ERR_INGEST_BIND')
-      assert.equal(err.errno, 'EADDRNOTAVAIL')
-      return true
     })
-  })
 
-  test('reports the receive buffer the kernel granted', () => {
-    const s = openNativeSocket(opts({ recvBufferBytes: 3 << 20 }), () => {})
-    try {
+    test('reports the receive buffer the kernel granted', () => {
+      const s = openNativeSocket(opts({ recvBufferBytes: 3 << 20 }), () => {})
+      try {
       // Linux doubles the request (socket(7)); without CAP_NET_ADMIN it is capped at rmem_max first.
-      if (s.recvBufferForced) assert.equal(s.recvBufferBytes, 6 << 20)
-      else assert.ok(s.recvBufferBytes >= 4096 && s.recvBufferBytes <= 6 << 20)
-      assert.equal(s.family, 'ipv6')
-    } finally { s.close() }
-    const d = openNativeSocket(opts({ recvBufferBytes: 0 }), () => {})
-    try { assert.ok(d.recvBufferBytes > 0, 'kernel default kept') } finally { d.close() }
-  })
-
-  test('IPv4 and IPv6 bind addresses', async () => {
-    const got: string[] = []
-    const v4 = openNativeSocket(opts({ address: '127.0.0.1' }), (b) => { for (let i = 0; i < b.count; i++) got.push(formatAddress(b.addrs, i * 16)) })
-    const v6 = openNativeSocket(opts({ address: '::1' }), (b) => { for (let i = 0; i < b.count; i++) got.push(formatAddress(b.addrs, i * 16)) })
-    try {
-      await sendAll([Buffer.from('a')], v4.boundPort, '127.0.0.1')
-      await sendAll([Buffer.from('b')], v6.boundPort, '::1', 'udp6')
-      await until(() => got.length >= 2)
-      assert.deepEqual(got.sort(), ['::1', '::ffff:127.0.0.1'])
-    } finally { v4.close(); v6.close() }
-  })
-
-  test('datagrams longer than maxDatagramBytes are dropped and counted, never delivered cut', async () => {
-    const got: number[] = []
-    const s = openNativeSocket(opts({ maxDatagramBytes: 100 }), (b) => { for (let i = 0; i < b.count; i++) got.push(b.lengths[i]!) })
-    try {
-      await sendAll([Buffer.alloc(100), Buffer.alloc(101), Buffer.alloc(5000), Buffer.alloc(7)], s.boundPort)
-      await until(() => got.length >= 2 && s.stats().truncated >= 2)
-      assert.deepEqual(got, [100, 7])
-      const st = s.stats()
-      assert.equal(st.truncated, 2)
-      assert.equal(st.truncatedMaxBytes, 5000)
-      assert.equal(st.datagrams, 2)
-    } finally { s.close() }
-  })
-
-  test('large datagrams arrive whole, and their slot pages are given back once consumed', async () => {
-    const got: Array<[number, number]> = []
-    const s = openNativeSocket(opts({ batchSize: 512, recvBufferBytes: 8 << 20 }), (b) => {
-      for (let i = 0; i < b.count; i++) {
-        const off = b.offsets[i]!
-        const len = b.lengths[i]!
-        // The first byte is the datagram's tag; every byte after it is 'a' + tag.
-        let same = true
-        for (let k = off + 1; k < off + len; k++) if (b.data[k] !== 0x61 + b.data[off]!) { same = false; break }
-        got.push([len, same ? b.data[off]! : -1])
-      }
+        if (s.recvBufferForced) assert.equal(s.recvBufferBytes, 6 << 20)
+        else assert.ok(s.recvBufferBytes >= 4096 && s.recvBufferBytes <= 6 << 20)
+        assert.equal(s.family, 'ipv6')
+      } finally { s.close() }
+      const d = openNativeSocket(opts({ recvBufferBytes: 0 }), () => {})
+      try { assert.ok(d.recvBufferBytes > 0, 'kernel default kept') } finally { d.close() }
     })
-    const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024
-    try {
-      const big = (i: number): Buffer => { const d = Buffer.alloc(60_000, 0x61 + (i % 26)); d[0] = i % 26; return d }
-      const payloads: Buffer[] = []
-      for (let i = 0; i < 600; i++) payloads.push(i % 5 === 4 ? Buffer.from('small') : big(i))
-      const before = rss()
-      // In steps the receive buffer holds whole (the test sends and receives on one thread).
-      for (let i = 0; i < payloads.length; i += 50) {
-        await sendAll(payloads.slice(i, i + 50), s.boundPort)
-        await until(() => got.length >= Math.min(payloads.length, i + 50), 5000)
-      }
-      // The slots of the last batch are trimmed before the next read: one more datagram.
-      await sendAll([Buffer.from('tail')], s.boundPort)
-      await until(() => got.length >= payloads.length + 1 || s.stats().datagrams > got.length, 5000)
-      const bigGot = got.filter(([len]) => len === 60_000)
-      assert.ok(bigGot.length >= 400, `the large datagrams arrived (${bigGot.length} of 480)`)
-      assert.ok(bigGot.every(([, tag]) => tag !== -1), 'every large datagram arrived byte for byte')
-      assert.equal(s.stats().slotTrims, bigGot.length, 'one trim per large datagram, after JS consumed it')
-      // Untrimmed, the 512 slots these datagrams reached stay resident: 32 MiB.
-      const grown = rss() - before
-      assert.ok(grown < 12 << 20, `resident memory grew ${(grown / 1048576).toFixed(1)} MiB after ${bigGot.length} datagrams of 60 kB`)
-    } finally { s.close() }
-  })
 
-  test('batches never exceed batchSize and the batch object is reused', async () => {
-    const sizes: number[] = []
-    const seen = new Set<PacketBatch>()
-    const all: string[] = []
-    const s = openNativeSocket(opts({ batchSize: 4 }), (b) => { sizes.push(b.count); seen.add(b); all.push(...texts(b)) })
-    try {
-      const payloads = Array.from({ length: 50 }, (_, i) => Buffer.from(`m${i}`))
-      await sendAll(payloads, s.boundPort)
-      await until(() => all.length >= 50)
-      assert.deepEqual(all, payloads.map(String))
-      assert.ok(sizes.every((n) => n >= 1 && n <= 4))
-      assert.equal(seen.size, 1)
-      assert.ok(typeof [...seen][0]!.rxMs === 'number' && Math.abs([...seen][0]!.rxMs - Date.now()) < 60_000)
-    } finally { s.close() }
-  })
-
-  test('drain() hands over what is queued, synchronously; not from inside the callback', async () => {
-    const got: string[] = []
-    let inner: unknown
-    let s: NativeSocket | undefined = undefined
-    s = openNativeSocket(opts(), (b) => {
-      got.push(...texts(b))
-      try { s!.drain() } catch (err) { inner = err }
+    test('IPv4 and IPv6 bind addresses', async () => {
+      const got: string[] = []
+      const v4 = openNativeSocket(opts({ address: '127.0.0.1' }), (b) => { for (let i = 0; i < b.count; i++) got.push(formatAddress(b.addrs, i * 16)) })
+      const v6 = openNativeSocket(opts({ address: '::1' }), (b) => { for (let i = 0; i < b.count; i++) got.push(formatAddress(b.addrs, i * 16)) })
+      try {
+        await sendAll([Buffer.from('a')], v4.boundPort, '127.0.0.1')
+        await sendAll([Buffer.from('b')], v6.boundPort, '::1', 'udp6')
+        await until(() => got.length >= 2)
+        assert.deepEqual(got.sort(), ['::1', '::ffff:127.0.0.1'])
+      } finally { v4.close(); v6.close() }
     })
-    try {
+
+    test('datagrams longer than maxDatagramBytes are dropped and counted, never delivered cut', async () => {
+      const got: number[] = []
+      const s = openNativeSocket(opts({ maxDatagramBytes: 100 }), (b) => { for (let i = 0; i < b.count; i++) got.push(b.lengths[i]!) })
+      try {
+        await sendAll([Buffer.alloc(100), Buffer.alloc(101), Buffer.alloc(5000), Buffer.alloc(7)], s.boundPort)
+        await until(() => got.length >= 2 && s.stats().truncated >= 2)
+        assert.deepEqual(got, [100, 7])
+        const st = s.stats()
+        assert.equal(st.truncated, 2)
+        assert.equal(st.truncatedMaxBytes, 5000)
+        assert.equal(st.datagrams, 2)
+      } finally { s.close() }
+    })
+
+    test('large datagrams arrive whole, and their slot pages are given back once consumed', async () => {
+      const got: Array<[number, number]> = []
+      const s = openNativeSocket(opts({ batchSize: 512, recvBufferBytes: 8 << 20 }), (b) => {
+        for (let i = 0; i < b.count; i++) {
+          const off = b.offsets[i]!
+          const len = b.lengths[i]!
+          // The first byte is the datagram's tag; every byte after it is 'a' + tag.
+          let same = true
+          for (let k = off + 1; k < off + len; k++) if (b.data[k] !== 0x61 + b.data[off]!) { same = false; break }
+          got.push([len, same ? b.data[off]! : -1])
+        }
+      })
+      const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) * 1024
+      try {
+        const big = (i: number): Buffer => { const d = Buffer.alloc(60_000, 0x61 + (i % 26)); d[0] = i % 26; return d }
+        const payloads: Buffer[] = []
+        for (let i = 0; i < 600; i++) payloads.push(i % 5 === 4 ? Buffer.from('small') : big(i))
+        const before = rss()
+        // In steps the receive buffer holds whole (the test sends and receives on one thread).
+        for (let i = 0; i < payloads.length; i += 50) {
+          await sendAll(payloads.slice(i, i + 50), s.boundPort)
+          await until(() => got.length >= Math.min(payloads.length, i + 50), 5000)
+        }
+        // The slots of the last batch are trimmed before the next read: one more datagram.
+        await sendAll([Buffer.from('tail')], s.boundPort)
+        await until(() => got.length >= payloads.length + 1 || s.stats().datagrams > got.length, 5000)
+        const bigGot = got.filter(([len]) => len === 60_000)
+        assert.ok(bigGot.length >= 400, `the large datagrams arrived (${bigGot.length} of 480)`)
+        assert.ok(bigGot.every(([, tag]) => tag !== -1), 'every large datagram arrived byte for byte')
+        assert.equal(s.stats().slotTrims, bigGot.length, 'one trim per large datagram, after JS consumed it')
+        // Untrimmed, the 512 slots these datagrams reached stay resident: 32 MiB.
+        const grown = rss() - before
+        assert.ok(grown < 12 << 20, `resident memory grew ${(grown / 1048576).toFixed(1)} MiB after ${bigGot.length} datagrams of 60 kB`)
+      } finally { s.close() }
+    })
+
+    test('batches never exceed batchSize and the batch object is reused', async () => {
+      const sizes: number[] = []
+      const seen = new Set<PacketBatch>()
+      const all: string[] = []
+      const s = openNativeSocket(opts({ batchSize: 4 }), (b) => { sizes.push(b.count); seen.add(b); all.push(...texts(b)) })
+      try {
+        const payloads = Array.from({ length: 50 }, (_, i) => Buffer.from(`m${i}`))
+        await sendAll(payloads, s.boundPort)
+        await until(() => all.length >= 50)
+        assert.deepEqual(all, payloads.map(String))
+        assert.ok(sizes.every((n) => n >= 1 && n <= 4))
+        assert.equal(seen.size, 1)
+        assert.ok(typeof [...seen][0]!.rxMs === 'number' && Math.abs([...seen][0]!.rxMs - Date.now()) < 60_000)
+      } finally { s.close() }
+    })
+
+    test('drain() hands over what is queued, synchronously; not from inside the callback', async () => {
+      const got: string[] = []
+      let inner: unknown
+      let s: NativeSocket | undefined = undefined
+      s = openNativeSocket(opts(), (b) => {
+        got.push(...texts(b))
+        try { s!.drain() } catch (err) { inner = err }
+      })
+      try {
       // Sent from a child process, so the datagrams are queued before this thread looks.
-      const r = spawnSync(process.execPath, ['-e', `const c=require('dgram').createSocket('udp4');let n=0;for(let i=0;i<20;i++)c.send('d'+i,${s.boundPort},'127.0.0.1',()=>{if(++n===20)c.close()})`])
-      assert.equal(r.status, 0)
-      const n = s.drain()
-      assert.equal(n, 20)
-      assert.equal(got.length, 20)
-      assert.equal(got[19], 'd19')
-      assert.ok(inner instanceof Error && (inner as { code?: string }).code === 'ERR_NATIVE_REENTRANT')
-      assert.equal(s.drain(), 0)
-    } finally { s.close() }
-    assert.equal(s.drain(), 0, 'drain after close is a no-op')
-  })
+        const r = spawnSync(process.execPath, ['-e', `const c=require('dgram').createSocket('udp4');let n=0;for(let i=0;i<20;i++)c.send('d'+i,${s.boundPort},'127.0.0.1',()=>{if(++n===20)c.close()})`])
+        assert.equal(r.status, 0)
+        const n = s.drain()
+        assert.equal(n, 20)
+        assert.equal(got.length, 20)
+        assert.equal(got[19], 'd19')
+        assert.ok(inner instanceof Error && (inner as { code?: string }).code === 'ERR_NATIVE_REENTRANT')
+        assert.equal(s.drain(), 0)
+      } finally { s.close() }
+      assert.equal(s.drain(), 0, 'drain after close is a no-op')
+    })
 
-  test('pause() stops delivery until resume(); nothing is lost in between', async () => {
-    const got: string[] = []
-    const s = openNativeSocket(opts(), (b) => { got.push(...texts(b)) })
-    try {
-      s.pause()
-      const payloads = Array.from({ length: 20 }, (_, i) => Buffer.from(`p${i}`))
-      await sendAll(payloads, s.boundPort)
-      await new Promise((resolve) => setTimeout(resolve, 100))
-      assert.equal(got.length, 0, 'nothing delivered while paused')
-      s.resume()
-      await until(() => got.length >= 20)
-      assert.deepEqual(got, payloads.map(String))
-      assert.equal(s.kernelDrops(), 0)
-    } finally { s.close() }
-  })
+    test('pause() stops delivery until resume(); nothing is lost in between', async () => {
+      const got: string[] = []
+      const s = openNativeSocket(opts(), (b) => { got.push(...texts(b)) })
+      try {
+        s.pause()
+        const payloads = Array.from({ length: 20 }, (_, i) => Buffer.from(`p${i}`))
+        await sendAll(payloads, s.boundPort)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        assert.equal(got.length, 0, 'nothing delivered while paused')
+        s.resume()
+        await until(() => got.length >= 20)
+        assert.deepEqual(got, payloads.map(String))
+        assert.equal(s.kernelDrops(), 0)
+      } finally { s.close() }
+    })
 
-  test('close() from inside the callback stops delivery', async () => {
-    let calls = 0
-    let s: NativeSocket | undefined = undefined
-    s = openNativeSocket(opts({ batchSize: 1 }), () => { calls++; s!.close() })
-    await sendAll([Buffer.from('1'), Buffer.from('2'), Buffer.from('3')], s.boundPort)
-    await until(() => calls >= 1)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-    assert.equal(calls, 1)
-    assert.equal(s.kernelDrops(), null, 'closed socket has no counters')
-  })
+    test('close() from inside the callback stops delivery', async () => {
+      let calls = 0
+      let s: NativeSocket | undefined = undefined
+      s = openNativeSocket(opts({ batchSize: 1 }), () => { calls++; s!.close() })
+      await sendAll([Buffer.from('1'), Buffer.from('2'), Buffer.from('3')], s.boundPort)
+      await until(() => calls >= 1)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      assert.equal(calls, 1)
+      assert.equal(s.kernelDrops(), null, 'closed socket has no counters')
+    })
 
-  test('an unref()d socket does not keep the process alive; close() frees descriptors', () => {
-    const script = `import(${JSON.stringify(nativeUrl)}).then(({ openNativeSocket }) => {
+    test('an unref()d socket does not keep the process alive; close() frees descriptors', () => {
+      const script = `import(${JSON.stringify(nativeUrl)}).then(({ openNativeSocket }) => {
       const fs = require('fs'); const before = fs.readdirSync('/proc/self/fd').length
       const s = openNativeSocket({ address: '::', port: 0, recvBufferBytes: 0, reusePort: true, batchSize: 8, ringBytes: ${ringBytes} }, () => {})
       const t = openNativeSocket({ address: '::', port: 0, recvBufferBytes: 0, reusePort: true, batchSize: 8, ringBytes: ${ringBytes} }, () => {})
@@ -262,12 +262,12 @@ describe(ringBytes === 0 ? 'native socket' : 'native socket with its reader thre
       s.unref()
       process.on('exit', () => { console.log(JSON.stringify({ before, after: fs.readdirSync('/proc/self/fd').length })) })
     })`
-    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 })
-    assert.equal(r.status, 0, r.stderr)
-    const { before, after } = JSON.parse(r.stdout) as { before: number, after: number }
-    assert.equal(after, before + (ringBytes > 0 ? 2 : 1), 'only the unref()d socket (with a reader thread: and its eventfd) remains open')
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 })
+      assert.equal(r.status, 0, r.stderr)
+      const { before, after } = JSON.parse(r.stdout) as { before: number, after: number }
+      assert.equal(after, before + (ringBytes > 0 ? 2 : 1), 'only the unref()d socket (with a reader thread: and its eventfd) remains open')
+    })
   })
-})
 }
 
 describe('the reader thread', { skip }, () => {
@@ -360,85 +360,85 @@ async function portIsFree (port: number): Promise<boolean> {
 }
 
 for (const ringBytes of [0, 4 << 20]) {
-describe(ringBytes === 0 ? 'native sockets in worker_threads' : 'native sockets with reader threads in worker_threads', { skip }, () => {
-  test('two workers share the port; every host lands on one worker, in order; exit and terminate without close() free the port', async () => {
-    for (let round = 0; round < 3; round++) {
-      const a = startWorker({ port: 0, group: 2, ringBytes })
-      const port = await a.ready
-      const b = startWorker({ port, group: 2, ringBytes })
-      await b.ready
-      const clients: dgram.Socket[] = []
-      try {
-        for (let h = 1; h <= 12; h++) {
-          const c = dgram.createSocket('udp4')
-          c.bind(0, `127.0.0.${h}`)
-          await once(c, 'listening')
-          clients.push(c)
-        }
-        for (let seq = 0; seq < 40; seq++) {
-          for (let h = 0; h < clients.length; h++) {
-            await new Promise<void>((resolve) => clients[h]!.send(`h${h} ${seq}`, port, '127.0.0.1', () => resolve()))
+  describe(ringBytes === 0 ? 'native sockets in worker_threads' : 'native sockets with reader threads in worker_threads', { skip }, () => {
+    test('two workers share the port; every host lands on one worker, in order; exit and terminate without close() free the port', async () => {
+      for (let round = 0; round < 3; round++) {
+        const a = startWorker({ port: 0, group: 2, ringBytes })
+        const port = await a.ready
+        const b = startWorker({ port, group: 2, ringBytes })
+        await b.ready
+        const clients: dgram.Socket[] = []
+        try {
+          for (let h = 1; h <= 12; h++) {
+            const c = dgram.createSocket('udp4')
+            c.bind(0, `127.0.0.${h}`)
+            await once(c, 'listening')
+            clients.push(c)
           }
+          for (let seq = 0; seq < 40; seq++) {
+            for (let h = 0; h < clients.length; h++) {
+              await new Promise<void>((resolve) => clients[h]!.send(`h${h} ${seq}`, port, '127.0.0.1', () => resolve()))
+            }
+          }
+          let ra = await report(a.w)
+          let rb = await report(b.w)
+          const count = (r: typeof ra): number => Object.values(r.seen).reduce((n, v) => n + v.length, 0)
+          const end = Date.now() + 5000
+          while (count(ra) + count(rb) < 480 && Date.now() < end) {
+            await new Promise((resolve) => setTimeout(resolve, 10))
+            ra = await report(a.w); rb = await report(b.w)
+          }
+          assert.equal(count(ra) + count(rb), 480)
+          assert.ok(count(ra) > 0 && count(rb) > 0, 'both workers received')
+          for (const host of Object.keys(ra.seen)) assert.equal(rb.seen[host], undefined, `${host} on one worker`)
+          for (const r of [ra, rb]) {
+            for (const [host, seqs] of Object.entries(r.seen)) assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => i), host)
+            assert.equal(r.drops, 0)
+          }
+        } finally {
+          for (const c of clients) c.close()
         }
-        let ra = await report(a.w)
-        let rb = await report(b.w)
-        const count = (r: typeof ra): number => Object.values(r.seen).reduce((n, v) => n + v.length, 0)
-        const end = Date.now() + 5000
-        while (count(ra) + count(rb) < 480 && Date.now() < end) {
-          await new Promise((resolve) => setTimeout(resolve, 10))
-          ra = await report(a.w); rb = await report(b.w)
-        }
-        assert.equal(count(ra) + count(rb), 480)
-        assert.ok(count(ra) > 0 && count(rb) > 0, 'both workers received')
-        for (const host of Object.keys(ra.seen)) assert.equal(rb.seen[host], undefined, `${host} on one worker`)
-        for (const r of [ra, rb]) {
-          for (const [host, seqs] of Object.entries(r.seen)) assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => i), host)
-          assert.equal(r.drops, 0)
-        }
-      } finally {
-        for (const c of clients) c.close()
+        // One worker exits without close(), the other is terminated: the addon's cleanup hook must
+        // close both sockets and nothing may crash.
+        const exited = once(a.w, 'exit')
+        a.w.postMessage('exit')
+        await exited
+        await b.w.terminate()
+        assert.ok(await portIsFree(port), `round ${round}: port ${port} released`)
       }
-      // One worker exits without close(), the other is terminated: the addon's cleanup hook must
-      // close both sockets and nothing may crash.
-      const exited = once(a.w, 'exit')
-      a.w.postMessage('exit')
+    })
+
+    test('an exception thrown by onBatch surfaces as the worker\'s error, not silently', async () => {
+      const { w, ready } = startWorker({ port: 0, group: 0, throwOn: 'h0 3', ringBytes })
+      const port = await ready
+      const errored = once(w, 'error')
+      // Listened for now: 'exit' can follow 'error' in the same tick, before an await resumes.
+      const exited = once(w, 'exit').catch(() => {})
+      const c = dgram.createSocket('udp4')
+      for (let i = 0; i < 5; i++) c.send(`h0 ${i}`, port, '127.0.0.1')
+      const [err] = await errored as [Error]
+      c.close()
+      assert.match(err.message, /boom from onBatch/)
       await exited
-      await b.w.terminate()
-      assert.ok(await portIsFree(port), `round ${round}: port ${port} released`)
-    }
-  })
+      // Released as the worker's environment is torn down, which can end just after 'exit' is seen.
+      let free = false
+      for (const end = Date.now() + 2000; !free && Date.now() < end;) {
+        free = await portIsFree(port)
+        if (!free) await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      assert.ok(free, 'socket closed with the worker')
+    })
 
-  test('an exception thrown by onBatch surfaces as the worker\'s error, not silently', async () => {
-    const { w, ready } = startWorker({ port: 0, group: 0, throwOn: 'h0 3', ringBytes })
-    const port = await ready
-    const errored = once(w, 'error')
-    // Listened for now: 'exit' can follow 'error' in the same tick, before an await resumes.
-    const exited = once(w, 'exit').catch(() => {})
-    const c = dgram.createSocket('udp4')
-    for (let i = 0; i < 5; i++) c.send(`h0 ${i}`, port, '127.0.0.1')
-    const [err] = await errored as [Error]
-    c.close()
-    assert.match(err.message, /boom from onBatch/)
-    await exited
-    // Released as the worker's environment is torn down, which can end just after 'exit' is seen.
-    let free = false
-    for (const end = Date.now() + 2000; !free && Date.now() < end;) {
-      free = await portIsFree(port)
-      if (!free) await new Promise((resolve) => setTimeout(resolve, 20))
-    }
-    assert.ok(free, 'socket closed with the worker')
+    test('descriptors do not leak across worker churn', async () => {
+      const fds = readdirSync('/proc/self/fd').length
+      for (let i = 0; i < 5; i++) {
+        const { w, ready } = startWorker({ port: 0, group: 0, ringBytes })
+        await ready
+        await w.terminate()
+      }
+      await until(() => readdirSync('/proc/self/fd').length <= fds + 2, 2000)
+      // Worker threads may leave a libuv descriptor or two to the next GC; sockets would be 5.
+      assert.ok(readdirSync('/proc/self/fd').length <= fds + 2)
+    })
   })
-
-  test('descriptors do not leak across worker churn', async () => {
-    const fds = readdirSync('/proc/self/fd').length
-    for (let i = 0; i < 5; i++) {
-      const { w, ready } = startWorker({ port: 0, group: 0, ringBytes })
-      await ready
-      await w.terminate()
-    }
-    await until(() => readdirSync('/proc/self/fd').length <= fds + 2, 2000)
-    // Worker threads may leave a libuv descriptor or two to the next GC; sockets would be 5.
-    assert.ok(readdirSync('/proc/self/fd').length <= fds + 2)
-  })
-})
 }
