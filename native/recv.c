@@ -115,7 +115,8 @@ struct nc_sock {
    * writes (its msgs/iov/names, prev_r, and the counters it keeps in the atomics below) is its
    * alone while it runs; the JS thread fills data/offsets/lengths/addrs/ports from the ring. */
   uv_async_t async;
-  uint8_t *stage;     /* the reader's own slots: batch x stride */
+  uint8_t *stage;     /* the reader's own slots: stage_batch x stride */
+  uint32_t stage_batch;
   uint8_t *ring;
   uint64_t ring_size;
   _Atomic uint64_t ring_head;  /* bytes ever written (reader) */
@@ -376,9 +377,11 @@ typedef struct {
 } nc_ent;
 #define NC_ENT_WRAP 0xffffffffu
 #define NC_ENT_BYTES(len) ((uint64_t)sizeof(nc_ent) + (((uint64_t)(len) + 7u) & ~(uint64_t)7u))
-/* A reader wakeup that found fewer datagrams than this sleeps 1 ms before reading again, so the
- * next read finds a batch (the JS thread's receive coalescing, src/worker/worker-main.ts). */
-#define NC_READER_LINGER_BELOW 64
+/* Datagrams per recvmmsg on the reader thread. Slots are ~64 KiB apart and a datagram makes at
+ * least a page of its slot resident: 512 slots kept 2 MiB per worker resident, 64 keep 256 KiB,
+ * and the reader loops instead. A read that does not fill the stage sleeps 1 ms before the next,
+ * so that one finds a batch (the coalescing src/worker/worker-main.ts does on the JS side). */
+#define NC_STAGE_BATCH 64
 
 #define CNT_ADD(x, v) atomic_store_explicit(&(x), atomic_load_explicit(&(x), memory_order_relaxed) + (v), memory_order_relaxed)
 #define CNT_GET(x) ((double)atomic_load_explicit(&(x), memory_order_relaxed))
@@ -440,8 +443,8 @@ static void ring_put (nc_sock *s, uint64_t *head, const uint8_t *data, uint32_t 
 /* One recvmmsg into the stage. Returns what the kernel returned (-1: nothing, errno kept). */
 static int stage_recv (nc_sock *s) {
   trim_slots(s, s->stage);
-  for (uint32_t i = 0; i < s->batch; i++) s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
-  int r = recvmmsg(s->fd, s->msgs, s->batch, MSG_DONTWAIT | MSG_TRUNC, NULL);
+  for (uint32_t i = 0; i < s->stage_batch; i++) s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
+  int r = recvmmsg(s->fd, s->msgs, s->stage_batch, MSG_DONTWAIT | MSG_TRUNC, NULL);
   if (r < 0) return -1;
   s->prev_r = (uint32_t)r;
   CNT_ADD(s->t_batches, 1);
@@ -491,7 +494,7 @@ static void *reader_main (void *arg) {
     }
     atomic_store_explicit(&s->ring_head, head, memory_order_release);
     uv_async_send(&s->async);
-    if (r < NC_READER_LINGER_BELOW && !atomic_load(&s->reader_stop)) {
+    if ((uint32_t)r < s->stage_batch && !atomic_load(&s->reader_stop)) {
       struct timespec ts = { 0, 1000000 };
       nanosleep(&ts, NULL);
     }
@@ -1196,7 +1199,8 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
     rb = (rb + 7u) & ~(uint64_t)7u;
     s->ring_size = rb;
     s->ring = malloc(rb);
-    s->stage = malloc((size_t)batch * s->stride);
+    s->stage_batch = batch < NC_STAGE_BATCH ? batch : NC_STAGE_BATCH;
+    s->stage = malloc((size_t)s->stage_batch * s->stride);
     s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     /* A JS batch packs datagrams densely: 1 MiB of them at most (and always one), so a burst of
      * 60 kB datagrams touches no more of the data area than that. */
@@ -1228,8 +1232,10 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
     return NULL;
   }
   for (uint32_t i = 0; i < batch; i++) {
-    s->iov[i].iov_base = (s->ring != NULL ? s->stage : s->data) + (size_t)i * s->stride;
-    s->iov[i].iov_len = slot;
+    /* With a reader thread only the first stage_batch are used, on its stage. */
+    int used = s->ring == NULL || i < s->stage_batch;
+    s->iov[i].iov_base = used ? (s->ring != NULL ? s->stage : s->data) + (size_t)i * s->stride : NULL;
+    s->iov[i].iov_len = used ? slot : 0;
     s->msgs[i].msg_hdr.msg_iov = &s->iov[i];
     s->msgs[i].msg_hdr.msg_iovlen = 1;
     s->msgs[i].msg_hdr.msg_name = &s->names[i];
