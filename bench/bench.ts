@@ -55,7 +55,9 @@ const { values: argv } = parseArgs({
     out: { type: 'string', default: join(benchDir, 'results.json') },
     'cpu-prof': { type: 'boolean', default: false },
     // Extra options merged into the daemon rows' sink, e.g. '{"maxBatchRecords":2048}'.
-    'sink-options': { type: 'string', default: '{}' }
+    'sink-options': { type: 'string', default: '{}' },
+    // ... and into their listen section, e.g. '{"receiveRingBytes":0}' (no reader thread).
+    'listen-options': { type: 'string', default: '{}' }
   }
 })
 const quick = argv.quick
@@ -249,22 +251,22 @@ type SinkKind = 'file' | 'syslog-tcp' | 'otlp'
  */
 function daemonConfig (dir: string, kind: SinkKind | null): string {
   const sinks: Record<string, unknown> = {}
-  const extra = sinkOptions()
+  const extra = jsonOption('sink-options', '{"maxBatchRecords":2048}')
   if (kind === 'file') sinks.out = { type: 'file', path: join(dir, 'out.{thread}.log'), format: 'text', ...extra }
   if (kind === 'syslog-tcp') sinks.out = { type: 'syslog', host: '127.0.0.1', port: peers!.ports.tcp, protocol: 'tcp', ...extra }
   if (kind === 'otlp') sinks.out = { type: 'otlp', url: `http://127.0.0.1:${peers!.ports.http}/v1/logs`, encoding: 'protobuf', compression: 'none', ...extra }
   const file = join(dir, 'bench.json5')
-  writeFileSync(file, JSON.stringify({ version: 1, listen: { recvBufferBytes: rcvbuf }, sinks, ...(kind === null ? { rules: [] } : {}), admission: { rateLimit: { enabled: false } } }, null, 2) + '\n')
+  writeFileSync(file, JSON.stringify({ version: 1, listen: { recvBufferBytes: rcvbuf, ...jsonOption('listen-options', '{"receiveRingBytes":0}') }, sinks, ...(kind === null ? { rules: [] } : {}), admission: { rateLimit: { enabled: false } } }, null, 2) + '\n')
   return file
 }
 
-/** --sink-options as an object, or an error that says which option and what it must be. */
-function sinkOptions (): Record<string, unknown> {
+/** --sink-options / --listen-options as an object, or an error that says which option and what it must be. */
+function jsonOption (name: 'sink-options' | 'listen-options', example: string): Record<string, unknown> {
   let v: unknown
-  try { v = JSON.parse(argv['sink-options']) } catch (err) {
-    throw new Error(`--sink-options is not JSON (${(err as Error).message}); write an object such as '{"maxBatchRecords":2048}'`, { cause: err })
+  try { v = JSON.parse(argv[name]) } catch (err) {
+    throw new Error(`--${name} is not JSON (${(err as Error).message}); write an object such as '${example}'`, { cause: err })
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`--sink-options must be a JSON object such as '{"maxBatchRecords":2048}', not ${argv['sink-options']}`)
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`--${name} must be a JSON object such as '${example}', not ${argv[name]}`)
   return v as Record<string, unknown>
 }
 

@@ -117,6 +117,10 @@ struct nc_sock {
   uv_async_t async;
   uint8_t *stage;     /* the reader's own slots: stage_batch x stride */
   uint32_t stage_batch;
+  /* Told to stop while waiting for ring room: datagrams pend_k..pend_r-1 of the stage are still
+   * to be put into the ring (drain() does it, after the join). */
+  int pend_k, pend_r;
+  double pend_rx;
   uint8_t *ring;
   uint64_t ring_size;
   _Atomic uint64_t ring_head;  /* bytes ever written (reader) */
@@ -489,7 +493,13 @@ static void *reader_main (void *arg) {
       uint32_t len = 0;
       const uint8_t *d = stage_datagram(s, k, &len);
       if (d == NULL) continue;
-      if (ring_reserve(s, &head, NC_ENT_BYTES(len), 1) != 0) break; /* told to stop */
+      if (ring_reserve(s, &head, NC_ENT_BYTES(len), 1) != 0) {
+        /* Told to stop: what is left of the stage was read from the kernel and must not vanish. */
+        s->pend_k = k;
+        s->pend_r = r;
+        s->pend_rx = rx;
+        break;
+      }
       ring_put(s, &head, d, len, &s->names[k], rx);
     }
     atomic_store_explicit(&s->ring_head, head, memory_order_release);
@@ -857,10 +867,18 @@ static napi_value m_drain (napi_env env, napi_callback_info info) {
       total += d;
       if (d > 0) handed++;
       if (s->closed || handed >= max_batches) break;
-      int r = stage_recv(s);
-      if (r < 0) break;
-      double rx = now_ms();
-      for (int k = 0; k < r && !threw && !s->closed; k++) {
+      int r, k0 = 0;
+      double rx;
+      if (s->pend_r > 0) {
+        /* What the reader had read but not yet put into the ring when it was stopped. */
+        k0 = s->pend_k; r = s->pend_r; rx = s->pend_rx;
+        s->pend_r = 0;
+      } else {
+        r = stage_recv(s);
+        if (r < 0) break;
+        rx = now_ms();
+      }
+      for (int k = k0; k < r && !threw && !s->closed; k++) {
         uint32_t len = 0;
         const uint8_t *dg = stage_datagram(s, k, &len);
         if (dg == NULL) continue;
@@ -1207,11 +1225,13 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
     uint64_t area = (uint64_t)batch * s->stride;
     s->out_max_bytes = (uint32_t)(area < (1u << 20) ? area : (1u << 20));
     if (s->ring == NULL || s->stage == NULL || s->efd < 0) {
+      int e = s->efd < 0 ? errno : ENOMEM;
+      const char *what = s->efd < 0 ? "eventfd" : "malloc";
       close(fd);
       s->fd = -1;
       free_sock(s);
       free(box);
-      throw_sys(env, s->efd < 0 ? "eventfd" : "malloc", ENOMEM);
+      throw_sys(env, what, e);
       return NULL;
     }
   }

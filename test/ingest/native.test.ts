@@ -278,6 +278,27 @@ describe('the reader thread', { skip }, () => {
     const r = spawnSync(process.execPath, ['-e', `const c=require('dgram').createSocket('udp4');const p=Buffer.alloc(900,0x61);let i=0;const next=()=>{if(i===${n}){c.close();return}p.write(String(i).padStart(6,'0'));c.send(p,${port},'127.0.0.1',next);i++};next()`])
     assert.equal(r.status, 0, r.stderr?.toString())
   }
+  test('drain() while the ring is full hands over the ring, what the reader held and the kernel queue, in order', async () => {
+    const got: string[] = []
+    const s = openNativeSocket(baseOpts({ recvBufferBytes: 2 << 20, batchSize: 64, ringBytes: 256 * 1024 }), (b) => {
+      for (let i = 0; i < b.count; i++) got.push(b.data.subarray(b.offsets[i], b.offsets[i]! + 6).toString())
+    })
+    try {
+      s.pause()
+      const n = 1000
+      burst(s.boundPort, n) // ~0.9 MB: the 256 KiB ring fills and the reader waits for room
+      await until(() => s.stats().ringFullWaits > 0, 2000)
+      assert.ok(s.stats().ringFullWaits > 0, 'the reader found the ring full')
+      assert.equal(got.length, 0, 'paused: nothing delivered yet')
+      const drained = s.drain()
+      const drops = s.kernelDrops()!
+      assert.equal(drained, got.length)
+      assert.equal(got.length + drops, n, 'every datagram delivered or counted by the kernel')
+      assert.deepEqual(got, got.slice().sort(), 'in order')
+      assert.ok(got.length > 600, `most of the burst was queued and delivered (${got.length})`)
+    } finally { s.close() }
+  })
+
   for (const ringBytes of [0, 16 << 20]) {
     test(ringBytes === 0 ? 'without it, a blocked thread loses what its kernel buffer cannot hold (counted)' : 'with it, a blocked thread loses nothing of a burst its kernel buffer cannot hold', async () => {
       const got: string[] = []
