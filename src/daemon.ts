@@ -54,6 +54,8 @@ interface WorkerSlot {
   kernelDrops?: number | null
   /** Native path: the worker's socket counters. */
   ingest?: IngestCounters
+  /** Native path: bytes waiting in the worker's reader-thread ring. */
+  queueBytes?: number
   stopping: boolean
   restarts: number
 }
@@ -256,7 +258,7 @@ export class Daemon {
         sinks: s.sinks,
         incidents: s.incidents,
         admission: s.admission,
-        queueBytes: this.#ingest?.queuedBytes(w.thread) ?? 0,
+        queueBytes: this.#ingest?.queuedBytes(w.thread) ?? w.queueBytes ?? 0,
         ...(w.ingest !== undefined ? { ingest: w.ingest } : {})
       })
     }
@@ -337,6 +339,7 @@ export class Daemon {
         slot.hosts = m.hosts
         slot.kernelDrops = m.kernelDrops ?? null
         if (m.ingest !== undefined) slot.ingest = m.ingest
+        if (m.queueBytes !== undefined) slot.queueBytes = m.queueBytes
         break
       case 'incident':
         this.#opts.onIncident?.(m.record)
@@ -470,7 +473,7 @@ export class Daemon {
   snapshots (): Array<{ thread: number, snapshot?: PipelineSnapshot, hosts: HostStat[], queuedBytes: number, kernelDrops?: number | null, ready: boolean }> {
     return this.#workers.map((w) => {
       const o: { thread: number, snapshot?: PipelineSnapshot, hosts: HostStat[], queuedBytes: number, kernelDrops?: number | null, ready: boolean } =
-        { thread: w.thread, hosts: w.hosts, queuedBytes: this.#ingest?.queuedBytes(w.thread) ?? 0, ready: w.ready && !w.stopping }
+        { thread: w.thread, hosts: w.hosts, queuedBytes: this.#ingest?.queuedBytes(w.thread) ?? w.queueBytes ?? 0, ready: w.ready && !w.stopping }
       if (w.snapshot !== undefined) o.snapshot = w.snapshot
       if (w.kernelDrops !== undefined) o.kernelDrops = w.kernelDrops
       return o

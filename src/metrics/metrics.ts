@@ -162,7 +162,7 @@ export class Metrics {
     gauge('netconsd_ncrx_hosts', 'Hosts tracked, per worker.', ['worker'], (g) => { this.#perSource(g, (s) => s.ncrx?.hosts) })
     gauge('netconsd_ncrx_held_messages', 'Messages held in reorder windows and fragment buffers, per worker.', ['worker'], (g) => { this.#perSource(g, (s) => s.ncrx?.heldMessages) })
     gauge('netconsd_ncrx_held_bytes', 'Bytes of held messages, per worker.', ['worker'], (g) => { this.#perSource(g, (s) => s.ncrx?.heldBytes) })
-    gauge('netconsd_worker_queue_bytes', 'Bytes of the datagrams waiting in a worker\'s input queue.', ['worker'], (g) => { this.#perSource(g, (s) => s.queueBytes) })
+    gauge('netconsd_worker_queue_bytes', 'Bytes of the datagrams waiting for a worker: its input queue (JS receive path), its reader thread\'s ring (native path).', ['worker'], (g) => { this.#perSource(g, (s) => s.queueBytes) })
 
     // Per host (capped).
     this.#hostLost = counter('netconsd_host_messages_lost_total', 'Lost messages per host (hosts beyond the series cap are summed as host="other").', ['host'])

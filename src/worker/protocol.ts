@@ -45,7 +45,7 @@ export type FromWorker =
   | { type: 'error', stage: 'start' | 'reload' | 'runtime', error: SerializedError, id?: number }
   | { type: 'ack', bytes: number }
   /** `ingest`: this worker's own socket's counters on the native path (the main thread reads none there). */
-  | { type: 'stats', snapshot: PipelineSnapshot, hosts: HostStat[], kernelDrops?: number | null, ingest?: IngestCounters }
+  | { type: 'stats', snapshot: PipelineSnapshot, hosts: HostStat[], kernelDrops?: number | null, ingest?: IngestCounters, queueBytes?: number }
   | { type: 'reloaded', id: number }
   | { type: 'health', id: number, sinks: Record<string, { ok: boolean, message?: string }> }
   | { type: 'incident', record: NetconsRecord }

@@ -96,9 +96,11 @@ function linger (): void {
   }, LINGER_MS)
 }
 
-function nativeStats (): { ingest?: { datagrams: number, bytes: number, dropped: Record<string, number> } } {
+/** This worker's own socket's counters; queueBytes: what waits in its reader thread's ring. */
+function nativeStats (): { ingest?: { datagrams: number, bytes: number, dropped: Record<string, number> }, queueBytes?: number } {
   if (native === undefined) return {}
-  return { ingest: { ...nativeIngest, dropped: { truncated: native.stats().truncated } } }
+  const st = native.stats()
+  return { ingest: { ...nativeIngest, dropped: { truncated: st.truncated } }, queueBytes: st.ringUsedBytes }
 }
 
 async function start (): Promise<void> {

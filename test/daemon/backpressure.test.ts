@@ -43,6 +43,9 @@ async function flood (receivePath: 'native' | 'js'): Promise<void> {
   await daemon.start()
   try {
     const payloads = Array.from({ length: FLOOD }, (_, i) => Buffer.from(`6,${i + 1},${i},-;flood ${i} ${'x'.repeat(60)}\n`))
+    // What waits for the worker (its ring on the native path), sampled from the 100 ms snapshots.
+    let maxQueued = 0
+    const sampler = setInterval(() => { maxQueued = Math.max(maxQueued, daemon.snapshots()[0]?.queuedBytes ?? 0) }, 20).unref()
     await sendDatagrams(daemon.port, payloads, { from: '127.0.8.1', burst: 4000 })
     const seqs = (): number[] => peer.requests.flatMap((r) => allLogs(decodeProtobuf(r.body))).map((l) => Number(l.attributes['netconsole.seq'] ?? NaN))
     await waitFor(() => peer.requests.length > 5, 15_000, 'deliveries under the flood')
@@ -51,6 +54,7 @@ async function flood (receivePath: 'native' | 'js'): Promise<void> {
       daemon.snapshots()[0]?.snapshot?.sinks.otlp
     await waitFor(() => (sink()?.queueDepth ?? 1) === 0 && (sink()?.sent ?? 0) > 0, 20_000, 'queue drained')
     await new Promise((resolve) => setTimeout(resolve, 300))
+    clearInterval(sampler)
     const s = sink()!
     const snap = daemon.snapshots()[0]!
     const delivered = peer.requests.flatMap((r) => allLogs(decodeProtobuf(r.body))).length
@@ -64,6 +68,8 @@ async function flood (receivePath: 'native' | 'js'): Promise<void> {
     const kernel = snap.kernelDrops ?? 0
     if (receivePath === 'native') {
       assert.ok(kernel > 0 || parsed < FLOOD, `the excess stayed in or was dropped by the kernel (kernel drops ${kernel}, parsed ${parsed})`)
+      assert.ok(maxQueued > 0 && maxQueued <= 256 * 1024, `the reader thread's ring held the backlog, within its size (${maxQueued} bytes at most)`)
+      assert.equal(daemon.snapshots()[0]!.queuedBytes, 0, 'and is empty once the flood is delivered')
     } else {
       assert.ok(shed > 0, `the JS path shed batches unparsed, counted (${shed})`)
     }

@@ -132,6 +132,8 @@ test('native receive path: datagrams and bytes counted, build_info carries the p
     }
     assert.equal(metricValue(text, 'netconsd_datagrams_received_total'), 2)
     assert.equal(metricValue(text, 'netconsd_received_bytes_total'), payloads.reduce((n, p) => n + p.length, 0))
+    // The worker's reader-thread ring, emptied by now.
+    assert.match(text, /^netconsd_worker_queue_bytes\{worker="0"\} 0$/m)
     assert.match(text, new RegExp(`netconsd_build_info\\{version="${version.replace(/\./g, '\\.')}"`))
   } finally {
     await daemon.stop()

@@ -275,7 +275,9 @@ describe('the reader thread', { skip }, () => {
   // while the socket keeps being read. spawnSync blocks this thread while a child sends a burst
   // twice the kernel's receive buffer.
   const burst = (port: number, n: number): void => {
-    const r = spawnSync(process.execPath, ['-e', `const c=require('dgram').createSocket('udp4');const p=Buffer.alloc(900,0x61);let i=0;const next=()=>{if(i===${n}){c.close();return}p.write(String(i).padStart(6,'0'));c.send(p,${port},'127.0.0.1',next);i++};next()`])
+    // Paced at ~50k/s (100 datagrams every 2 ms): faster than the kernel buffer can hold for the
+    // whole burst, slow enough that a few ms of the reader being descheduled do not overflow it.
+    const r = spawnSync(process.execPath, ['-e', `const c=require('dgram').createSocket('udp4');const p=Buffer.alloc(900,0x61);let i=0;const next=()=>{if(i===${n}){c.close();return}p.write(String(i).padStart(6,'0'));i++;c.send(p,${port},'127.0.0.1',()=>{if(i%100===0)setTimeout(next,2);else next()})};next()`])
     assert.equal(r.status, 0, r.stderr?.toString())
   }
   test('drain() while the ring is full hands over the ring, what the reader held and the kernel queue, in order', async () => {
@@ -289,6 +291,7 @@ describe('the reader thread', { skip }, () => {
       burst(s.boundPort, n) // ~0.9 MB: the 256 KiB ring fills and the reader waits for room
       await until(() => s.stats().ringFullWaits > 0, 2000)
       assert.ok(s.stats().ringFullWaits > 0, 'the reader found the ring full')
+      assert.ok(s.stats().ringUsedBytes > 128 * 1024, `the ring holds what waits (${s.stats().ringUsedBytes} bytes)`)
       assert.equal(got.length, 0, 'paused: nothing delivered yet')
       const drained = s.drain()
       const drops = s.kernelDrops()!
