@@ -307,27 +307,32 @@ static napi_status call_js (nc_sock *s, napi_env env, napi_value recv, napi_valu
 
 static void release_js (nc_sock *s);
 
-static void on_readable (uv_poll_t *h, int status, int events) {
-  (void)events;
-  nc_sock *s = (nc_sock *)h->data;
-  if (s->closed) return;
-  if (status < 0) {
-    s->read_errors += 1;
-    s->last_errno = -status;
-    return;
-  }
+typedef void (*nc_deliver_fn) (nc_sock *s, napi_env env, napi_value self, napi_value cb, napi_value *exc);
+
+/* Runs deliver() as a libuv-driven JS callback: in handle and callback scopes (promise jobs and
+ * nextTicks queued by the batch callback run when the scope closes, as after any libuv callback;
+ * one scope per wakeup, not per batch), with an exception it caught rethrown as uncaught
+ * (swallowing it would lose the worker's error silently). */
+static void js_wakeup (nc_sock *s, nc_deliver_fn deliver) {
   napi_env env = s->env;
   napi_handle_scope hs;
   if (napi_open_handle_scope(env, &hs) != napi_ok) return;
   napi_value self, cb;
   napi_get_reference_value(env, s->self_ref, &self);
   napi_get_reference_value(env, s->cb_ref, &cb);
-  /* A callback scope makes promise jobs and nextTicks queued by the batch callback run when the
-   * scope closes, as after any libuv-driven JS callback; one scope per wakeup, not per batch. */
   napi_callback_scope cs;
   s->in_poll = 1;
   int have_cs = napi_open_callback_scope(env, self, s->actx, &cs) == napi_ok;
   napi_value exc = NULL;
+  deliver(s, env, self, cb, &exc);
+  if (have_cs) napi_close_callback_scope(env, cs);
+  if (exc != NULL) napi_fatal_exception(env, exc);
+  s->in_poll = 0;
+  if (s->closed) release_js(s); /* close() was called from the callback */
+  napi_close_handle_scope(env, hs);
+}
+
+static void poll_deliver (nc_sock *s, napi_env env, napi_value self, napi_value cb, napi_value *exc) {
   /* Bounded so one busy socket cannot starve timers (ncrx's 200 ms hold) or other handles;
    * epoll is level-triggered, so whatever is left wakes us again on the next loop turn. */
   for (uint32_t it = 0; it < s->max_iter && !s->closed && !s->paused; it++) {
@@ -337,17 +342,23 @@ static void on_readable (uv_poll_t *h, int status, int events) {
     if (n > 0 && call_js(s, env, self, cb, n) != napi_ok) {
       bool pending = false;
       napi_is_exception_pending(env, &pending);
-      if (pending) napi_get_and_clear_last_exception(env, &exc);
+      if (pending) napi_get_and_clear_last_exception(env, exc);
       break;
     }
     if ((uint32_t)raw < s->batch) break;
   }
-  if (have_cs) napi_close_callback_scope(env, cs);
-  /* Rethrow as an uncaught exception: swallowing it would lose the worker's error silently. */
-  if (exc != NULL) napi_fatal_exception(env, exc);
-  s->in_poll = 0;
-  if (s->closed) release_js(s); /* close() was called from the callback */
-  napi_close_handle_scope(env, hs);
+}
+
+static void on_readable (uv_poll_t *h, int status, int events) {
+  (void)events;
+  nc_sock *s = (nc_sock *)h->data;
+  if (s->closed) return;
+  if (status < 0) {
+    s->read_errors += 1;
+    s->last_errno = -status;
+    return;
+  }
+  js_wakeup(s, poll_deliver);
 }
 
 /* ---------- reader thread ---------- */
@@ -585,9 +596,9 @@ static int ring_empty (nc_sock *s) {
 
 /* Hands up to max_batches batches of the ring to JS. Returns the datagrams delivered, or -1 when
  * the callback threw (the exception is in *exc, or left pending when exc is NULL). */
-static double ring_deliver (nc_sock *s, napi_env env, napi_value self, napi_value cb, uint32_t max_batches, napi_value *exc) {
+static double ring_deliver (nc_sock *s, napi_env env, napi_value self, napi_value cb, uint32_t max_batches, napi_value *exc, int ignore_pause) {
   double total = 0;
-  for (uint32_t it = 0; it < max_batches && !s->closed && !s->paused; it++) {
+  for (uint32_t it = 0; it < max_batches && !s->closed && (ignore_pause || !s->paused); it++) {
     uint64_t tail;
     double rx = 0;
     uint32_t n = ring_fill(s, &tail, &rx);
@@ -612,27 +623,16 @@ static double ring_deliver (nc_sock *s, napi_env env, napi_value self, napi_valu
   return total;
 }
 
+static void async_deliver (nc_sock *s, napi_env env, napi_value self, napi_value cb, napi_value *exc) {
+  ring_deliver(s, env, self, cb, s->max_iter, exc, 0);
+  /* More than one wakeup's worth: come back on the next loop turn (timers and messages first). */
+  if (*exc == NULL && !s->closed && !s->paused && !ring_empty(s)) uv_async_send(&s->async);
+}
+
 static void on_async (uv_async_t *h) {
   nc_sock *s = (nc_sock *)h->data;
   if (s->closed || s->paused) return;
-  napi_env env = s->env;
-  napi_handle_scope hs;
-  if (napi_open_handle_scope(env, &hs) != napi_ok) return;
-  napi_value self, cb;
-  napi_get_reference_value(env, s->self_ref, &self);
-  napi_get_reference_value(env, s->cb_ref, &cb);
-  napi_callback_scope cs;
-  s->in_poll = 1;
-  int have_cs = napi_open_callback_scope(env, self, s->actx, &cs) == napi_ok;
-  napi_value exc = NULL;
-  ring_deliver(s, env, self, cb, s->max_iter, &exc);
-  if (have_cs) napi_close_callback_scope(env, cs);
-  if (exc != NULL) napi_fatal_exception(env, exc);
-  s->in_poll = 0;
-  /* More than one wakeup's worth: come back on the next loop turn (timers and messages first). */
-  if (!s->closed && !s->paused && !ring_empty(s)) uv_async_send(&s->async);
-  if (s->closed) release_js(s);
-  napi_close_handle_scope(env, hs);
+  js_wakeup(s, async_deliver);
 }
 
 /* ---------- teardown ---------- */
@@ -883,7 +883,8 @@ static napi_value m_drain (napi_env env, napi_callback_info info) {
     int threw = 0;
     uint32_t handed = 0;
     while (!threw && !s->closed && handed < max_batches) {
-      double d = ring_deliver(s, env, self, cb, max_batches - handed, NULL);
+      /* Like the reading loop below, drain() delivers whatever the callback does with pause(). */
+      double d = ring_deliver(s, env, self, cb, max_batches - handed, NULL, 1);
       if (d < 0) { threw = 1; break; }
       total += d;
       if (d > 0) handed++;
@@ -903,12 +904,15 @@ static napi_value m_drain (napi_env env, napi_callback_info info) {
         uint32_t len = 0;
         const uint8_t *dg = stage_datagram(s, k, &len);
         if (dg == NULL) continue;
+        int idle = 0;
         while (!s->closed && ring_reserve(s, &head, NC_ENT_BYTES(len), 0) != 0) {
           /* Full: hand the ring over first (a batch at a time, until there is room). */
           atomic_store_explicit(&s->ring_head, head, memory_order_release);
-          double m = ring_deliver(s, env, self, cb, 1, NULL);
+          double m = ring_deliver(s, env, self, cb, 1, NULL, 1);
           if (m < 0) { threw = 1; break; }
           total += m;
+          /* Only a wrap marker was passed; a second empty round would mean no progress at all. */
+          if (m == 0 && ++idle > 1) { threw = -1; break; }
         }
         if (!threw && !s->closed) ring_put(s, &head, dg, len, &s->names[k], rx);
       }
@@ -917,10 +921,10 @@ static napi_value m_drain (napi_env env, napi_callback_info info) {
     s->paused = was_paused;
     if (!s->closed) {
       int e = reader_start(s);
-      if (e != 0 && !threw) { throw_sys(env, "pthread_create", e); return NULL; }
+      if (e != 0 && threw <= 0) { throw_sys(env, "pthread_create", e); return NULL; }
       if (!ring_empty(s) && !s->paused) uv_async_send(&s->async);
     }
-    if (threw) return NULL; /* the callback's exception propagates */
+    if (threw > 0) return NULL; /* the callback's exception propagates */
     napi_create_double(env, total, &out);
     return out;
   }

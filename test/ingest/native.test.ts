@@ -242,6 +242,18 @@ for (const ringBytes of [0, 4 << 20]) {
       } finally { s.close() }
     })
 
+    test('drain() delivers everything queued even when the callback pauses (shutdown must not hang or lose)', () => {
+      const got: string[] = []
+      let s: NativeSocket | undefined = undefined
+      s = openNativeSocket(opts({ batchSize: 4 }), (b) => { got.push(...texts(b)); s!.pause() })
+      try {
+        const r = spawnSync(process.execPath, ['-e', `const c=require('dgram').createSocket('udp4');let n=0;for(let i=0;i<20;i++)c.send('q'+i,${s.boundPort},'127.0.0.1',()=>{if(++n===20)c.close()})`])
+        assert.equal(r.status, 0)
+        assert.equal(s.drain(), 20)
+        assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => `q${i}`))
+      } finally { s.close() }
+    })
+
     test('close() from inside the callback stops delivery', async () => {
       let calls = 0
       let s: NativeSocket | undefined = undefined
