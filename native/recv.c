@@ -131,7 +131,9 @@ struct nc_sock {
   pthread_t reader;
   int reader_running;
   uint32_t out_max_bytes;  /* bytes of datagrams per JS batch (the data area they are packed into) */
-  _Atomic uint64_t t_batches, t_truncated, t_truncated_max, t_slot_trims, t_read_errors, t_ring_full_waits;
+  _Atomic uint64_t t_batches, t_truncated, t_truncated_max, t_slot_trims, t_read_errors, t_ring_full_waits, t_ring_trims;
+  uint64_t touched_hi;  /* the ring's highest offset written since its last trim (the writer's) */
+  double last_trim_ms;
   _Atomic int t_last_errno;
 };
 
@@ -417,11 +419,14 @@ static void efd_wake (int efd) {
  * ring's start with a marker when the end is too close. wait: 1 blocks until the consumer frees
  * room (returns -1 only when the reader is told to stop); 0 returns -1 at once when full.
  */
-static int ring_reserve (nc_sock *s, uint64_t *head, uint64_t need, int wait) {
+static int ring_reserve (nc_sock *s, uint64_t *head, uint64_t need, int wait, int rewind) {
   uint64_t h = *head;
   uint64_t pos = h % s->ring_size;
   uint64_t contig = s->ring_size - pos;
   uint64_t skip = need > contig ? contig : 0;
+  /* An empty ring starts again at its beginning, so a worker that keeps up uses (and keeps
+   * resident) only the first pages; the rest is touched by bursts and trimmed when idle. */
+  if (rewind && skip == 0 && pos >= need && h == atomic_load(&s->ring_tail)) skip = contig;
   int counted = 0;
   while (s->ring_size - (h - atomic_load(&s->ring_tail)) < need + skip) {
     if (!wait) return -1;
@@ -445,6 +450,12 @@ static int ring_reserve (nc_sock *s, uint64_t *head, uint64_t need, int wait) {
   return 0;
 }
 
+static double mono_ms (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
 static void ring_put (nc_sock *s, uint64_t *head, const uint8_t *data, uint32_t len, const struct sockaddr_in6 *sa, double rx) {
   nc_ent *e = (nc_ent *)(s->ring + (*head % s->ring_size));
   e->len = len;
@@ -452,7 +463,23 @@ static void ring_put (nc_sock *s, uint64_t *head, const uint8_t *data, uint32_t 
   e->rx_ms = rx;
   put_addr(sa, e->addr, &e->port);
   memcpy((uint8_t *)(e + 1), data, len);
+  uint64_t end = *head % s->ring_size + NC_ENT_BYTES(len);
+  if (end > s->touched_hi) s->touched_hi = end;
   *head += NC_ENT_BYTES(len);
+}
+
+/* What stays resident of an idle ring; the rest is given back after a burst (ring_trim). */
+#define NC_RING_KEEP (256u * 1024u)
+
+/* Reader only, with the ring empty (nothing in it for the consumer to read): gives the pages a
+ * burst touched beyond NC_RING_KEEP back to the kernel, at most once a second. */
+static void ring_trim (nc_sock *s) {
+  uint64_t from = ((uint64_t)NC_RING_KEEP + s->page - 1) & ~((uint64_t)s->page - 1);
+  uint64_t to = (s->touched_hi + s->page - 1) & ~((uint64_t)s->page - 1);
+  if (to > s->ring_size) to = s->ring_size;
+  if (to > from && madvise(s->ring + from, to - from, MADV_DONTNEED) == 0) CNT_ADD(s->t_ring_trims, 1);
+  s->touched_hi = NC_RING_KEEP;
+  s->last_trim_ms = mono_ms();
 }
 
 /* One recvmmsg into the stage. Returns what the kernel returned (-1: nothing, errno kept). */
@@ -478,12 +505,6 @@ static const uint8_t *stage_datagram (nc_sock *s, int k, uint32_t *len) {
   return s->stage + (size_t)k * s->stride;
 }
 
-static double mono_ms (void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 /*
  * The JS thread is woken (uv_async_send) once a JS batch's worth is waiting, or when what waits
  * is 1 ms old, or before the reader blocks: at moderate rates that is one wakeup per ~1 ms with
@@ -505,7 +526,14 @@ static void *reader_main (void *arg) {
       if (unnotified > 0) { uv_async_send(&s->async); unnotified = 0; }
       struct pollfd p[2] = { { s->fd, POLLIN, 0 }, { s->efd, POLLIN, 0 } };
       if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) {
-        poll(p, 2, -1);
+        /* Idle after a burst: trim the ring once it is empty and a second has passed since the
+         * last trim; until then wake up once a second to look. */
+        int timeout = -1;
+        if (s->touched_hi > NC_RING_KEEP) {
+          if (atomic_load(&s->ring_tail) == head && mono_ms() - s->last_trim_ms >= 1000.0) ring_trim(s);
+          else timeout = 1000;
+        }
+        poll(p, 2, timeout);
       } else {
         CNT_ADD(s->t_read_errors, 1);
         atomic_store_explicit(&s->t_last_errno, e, memory_order_relaxed);
@@ -516,12 +544,15 @@ static void *reader_main (void *arg) {
     }
     double rx = now_ms();
     if (unnotified == 0) first_ms = mono_ms();
+    int first = 1;
     for (int k = 0; k < r; k++) {
       uint32_t len = 0;
       const uint8_t *d = stage_datagram(s, k, &len);
       if (d == NULL) continue;
       unnotified++;
-      if (ring_reserve(s, &head, NC_ENT_BYTES(len), 1) != 0) {
+      int rw = first;
+      first = 0;
+      if (ring_reserve(s, &head, NC_ENT_BYTES(len), 1, rw) != 0) {
         /* Told to stop: what is left of the stage was read from the kernel and must not vanish. */
         s->pend_k = k;
         s->pend_r = r;
@@ -640,7 +671,7 @@ static void on_async (uv_async_t *h) {
 static void free_sock (nc_sock *s) {
   if (s->efd >= 0) close(s->efd);
   free(s->stage);
-  free(s->ring);
+  if (s->ring != NULL) munmap(s->ring, s->ring_size);
   free(s->msgs);
   free(s->iov);
   free(s->names);
@@ -905,7 +936,7 @@ static napi_value m_drain (napi_env env, napi_callback_info info) {
         const uint8_t *dg = stage_datagram(s, k, &len);
         if (dg == NULL) continue;
         int idle = 0;
-        while (!s->closed && ring_reserve(s, &head, NC_ENT_BYTES(len), 0) != 0) {
+        while (!s->closed && ring_reserve(s, &head, NC_ENT_BYTES(len), 0, 0) != 0) {
           /* Full: hand the ring over first (a batch at a time, until there is room). */
           atomic_store_explicit(&s->ring_head, head, memory_order_release);
           double m = ring_deliver(s, env, self, cb, 1, NULL, 1);
@@ -987,6 +1018,20 @@ static napi_value m_stats (napi_env env, napi_callback_info info) {
     set_num(env, o, "ringBytes", (double)s->ring_size);
     set_num(env, o, "ringUsedBytes", (double)(atomic_load(&s->ring_head) - atomic_load(&s->ring_tail)));
     set_num(env, o, "ringFullWaits", CNT_GET(s->t_ring_full_waits));
+    set_num(env, o, "ringTrims", CNT_GET(s->t_ring_trims));
+    {
+      /* Resident pages of the ring (mincore), for tests and diagnostics. */
+      size_t pages = s->ring_size / s->page;
+      unsigned char *vec = malloc(pages);
+      double resident = -1;
+      if (vec != NULL && mincore(s->ring, s->ring_size, vec) == 0) {
+        size_t n = 0;
+        for (size_t i = 0; i < pages; i++) n += vec[i] & 1;
+        resident = (double)n * s->page;
+      }
+      free(vec);
+      set_num(env, o, "ringResidentBytes", resident);
+    }
     last_errno = atomic_load_explicit(&s->t_last_errno, memory_order_relaxed);
   } else {
     set_num(env, o, "batches", s->batches);
@@ -1239,9 +1284,11 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
     /* Room for two of the largest entries at least; a multiple of 8 (entries are 8-aligned). */
     uint64_t rb = ring_bytes;
     if (rb < 2 * NC_ENT_BYTES(slot)) rb = 2 * NC_ENT_BYTES(slot);
-    rb = (rb + 7u) & ~(uint64_t)7u;
+    /* Whole pages (ring_trim gives pages back), from mmap so it is page-aligned. */
+    rb = (rb + s->page - 1) & ~((uint64_t)s->page - 1);
     s->ring_size = rb;
-    s->ring = malloc(rb);
+    void *ring = mmap(NULL, rb, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    s->ring = ring == MAP_FAILED ? NULL : ring;
     s->stage_batch = batch < NC_STAGE_BATCH ? batch : NC_STAGE_BATCH;
     s->stage = malloc((size_t)s->stage_batch * s->stride);
     s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

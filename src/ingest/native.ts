@@ -61,6 +61,8 @@ interface RawStats {
   ringBytes?: number
   ringUsedBytes?: number
   ringFullWaits?: number
+  ringTrims?: number
+  ringResidentBytes?: number
 }
 
 interface RawOpenResult {
@@ -151,6 +153,9 @@ export interface NativeSocketStats {
   ringBytes: number
   ringUsedBytes: number
   ringFullWaits: number
+  /** Times the reader gave an idle ring's pages beyond the first 256 KiB back to the kernel, and the ring's resident bytes now (mincore; -1 unknown). */
+  ringTrims: number
+  ringResidentBytes: number
 }
 
 export interface NativeSocket {
@@ -337,7 +342,9 @@ export function openNativeSocket (opts: NativeSocketOptions, onBatch: (b: Packet
         kernelDrops: s.kernelDrops ?? null,
         ringBytes: s.ringBytes ?? 0,
         ringUsedBytes: s.ringUsedBytes ?? 0,
-        ringFullWaits: s.ringFullWaits ?? 0
+        ringFullWaits: s.ringFullWaits ?? 0,
+        ringTrims: s.ringTrims ?? 0,
+        ringResidentBytes: s.ringResidentBytes ?? 0
       }
     },
     ref: () => { h.ref() },

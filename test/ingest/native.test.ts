@@ -292,6 +292,32 @@ describe('the reader thread', { skip }, () => {
     const r = spawnSync(process.execPath, ['-e', `const c=require('dgram').createSocket('udp4');const p=Buffer.alloc(900,0x61);let i=0;const next=()=>{if(i===${n}){c.close();return}p.write(String(i).padStart(6,'0'));i++;c.send(p,${port},'127.0.0.1',()=>{if(i%100===0)setTimeout(next,2);else next()})};next()`])
     assert.equal(r.status, 0, r.stderr?.toString())
   }
+  test('an idle ring gives back what a burst made resident, and a ring that keeps up stays small', async () => {
+    const got: string[] = []
+    const s = openNativeSocket(baseOpts({ recvBufferBytes: 4 << 20, batchSize: 256, ringBytes: 8 << 20 }), (b) => {
+      for (let i = 0; i < b.count; i++) got.push(b.data.subarray(b.offsets[i], b.offsets[i]! + 6).toString())
+    })
+    try {
+      s.pause()
+      burst(s.boundPort, 3000) // ~2.8 MB into the ring while nothing is taken out
+      await until(() => s.stats().ringUsedBytes > 2 << 20, 3000)
+      assert.ok(s.stats().ringResidentBytes > 2 << 20, `the burst is resident (${s.stats().ringResidentBytes})`)
+      s.resume()
+      await until(() => got.length + (s.kernelDrops() ?? 0) >= 3000, 5000)
+      await until(() => s.stats().ringTrims > 0, 3000)
+      const st = s.stats()
+      assert.equal(st.ringTrims, 1, 'trimmed once, when idle')
+      assert.ok(st.ringResidentBytes <= 256 * 1024 + 4096, `only the first 256 KiB may stay (${st.ringResidentBytes})`)
+      // Traffic that the worker keeps up with starts again at the ring's beginning.
+      const before = got.length
+      for (let i = 0; i < 5; i++) await sendAll(Array.from({ length: 20 }, () => Buffer.from('tailxx')), s.boundPort)
+      await until(() => got.length >= before + 100, 3000)
+      assert.equal(got.length, before + 100)
+      assert.ok(s.stats().ringResidentBytes <= 256 * 1024 + 4096, `still small (${s.stats().ringResidentBytes})`)
+      assert.equal(s.kernelDrops(), 0)
+    } finally { s.close() }
+  })
+
   test('drain() while the ring is full hands over the ring, what the reader held and the kernel queue, in order', async () => {
     const got: string[] = []
     const s = openNativeSocket(baseOpts({ recvBufferBytes: 2 << 20, batchSize: 64, ringBytes: 256 * 1024 }), (b) => {
