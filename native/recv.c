@@ -101,19 +101,21 @@ struct nc_sock {
   struct iovec *iov;
   struct sockaddr_in6 *names;
 
-  double datagrams;
-  double batches;
-  double truncated;
-  double truncated_max_bytes;
-  double slot_trims;  /* madvise(MADV_DONTNEED) calls that gave large datagrams' slot pages back */
+  double datagrams;   /* delivered to JS (the JS thread's) */
+  /* Kept by whichever thread reads the socket (the JS thread, or the reader thread while it runs)
+   * and read by stats() on the JS thread: relaxed atomics, one writer at a time. */
+  _Atomic uint64_t batches;
+  _Atomic uint64_t truncated;
+  _Atomic uint64_t truncated_max_bytes;
+  _Atomic uint64_t slot_trims;  /* madvise(MADV_DONTNEED) calls that gave large datagrams' slot pages back */
   uint32_t prev_r;    /* datagrams the previous recvmmsg wrote (their msg_len is still in msgs) */
   uint32_t page;      /* page size */
-  double read_errors;
-  int last_errno;
+  _Atomic uint64_t read_errors;
+  _Atomic int last_errno;
 
-  /* Reader thread (ring_size > 0): see "reader thread" below. Everything above that the reader
-   * writes (its msgs/iov/names, prev_r, and the counters it keeps in the atomics below) is its
-   * alone while it runs; the JS thread fills data/offsets/lengths/addrs/ports from the ring. */
+  /* Reader thread (ring != NULL): see "reader thread" below. While it runs, msgs/iov/names,
+   * prev_r and the reading counters above are the reader's; the JS thread fills
+   * data/offsets/lengths/addrs/ports from the ring. */
   uv_async_t async;
   uint8_t *stage;     /* the reader's own slots: stage_batch x stride */
   uint32_t stage_batch;
@@ -131,13 +133,16 @@ struct nc_sock {
   pthread_t reader;
   int reader_running;
   uint32_t out_max_bytes;  /* bytes of datagrams per JS batch (the data area they are packed into) */
-  _Atomic uint64_t t_batches, t_truncated, t_truncated_max, t_slot_trims, t_read_errors, t_ring_full_waits, t_ring_trims;
+  _Atomic uint64_t ring_full_waits, ring_trims;
   uint64_t touched_hi;  /* the ring's highest offset written since its last trim (the writer's) */
   double last_trim_ms;
-  _Atomic int t_last_errno;
 };
 
 /* ---------- small helpers ---------- */
+
+/* The counters above: one writer at a time, so a relaxed load and store is an increment. */
+#define CNT_ADD(x, v) atomic_store_explicit(&(x), atomic_load_explicit(&(x), memory_order_relaxed) + (v), memory_order_relaxed)
+#define CNT_GET(x) ((double)atomic_load_explicit(&(x), memory_order_relaxed))
 
 static const char *errno_name (int e) {
   switch (e) {
@@ -155,6 +160,7 @@ static const char *errno_name (int e) {
     case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
     case EBADF: return "EBADF";
     case ECONNREFUSED: return "ECONNREFUSED";
+    case EAGAIN: return "EAGAIN";
     default: return "EIO";
   }
 }
@@ -200,9 +206,6 @@ static double now_ms (void) {
 
 /* ---------- receive ---------- */
 
-/* One recvmmsg into the slots. Returns the number of datagrams handed to JS (truncated ones are
- * counted and skipped), or -1 when nothing was read. *raw gets what the kernel returned, so the
- * caller can tell a short batch (queue drained) from a full one. */
 /* Slot pages past this many bytes are given back to the kernel once JS is done with a batch. */
 #define NC_TRIM_AT 8192u
 
@@ -228,10 +231,7 @@ static void trim_slots (nc_sock *s, uint8_t *slots) {
     uintptr_t base = (uintptr_t)(slots + (size_t)k * s->stride);
     uintptr_t from = (base + NC_TRIM_AT + mask) & ~mask;
     uintptr_t to = (base + len) & ~mask;
-    if (to > from && madvise((void *)from, to - from, MADV_DONTNEED) == 0) {
-      if (slots == s->stage) atomic_store_explicit(&s->t_slot_trims, atomic_load_explicit(&s->t_slot_trims, memory_order_relaxed) + 1, memory_order_relaxed);
-      else s->slot_trims += 1;
-    }
+    if (to > from && madvise((void *)from, to - from, MADV_DONTNEED) == 0) CNT_ADD(s->slot_trims, 1);
   }
 }
 
@@ -254,41 +254,59 @@ static void put_addr (const struct sockaddr_in6 *sa, uint8_t *a, uint16_t *port)
   }
 }
 
-static int recv_batch (nc_sock *s, int *raw) {
-  *raw = 0;
-  trim_slots(s, s->data);
-  for (uint32_t i = 0; i < s->batch; i++) {
-    s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
-  }
+/* One recvmmsg of up to n datagrams into `slots` (the JS data area, or the reader's stage).
+ * Returns what the kernel returned, or -1 with errno kept (an error other than EAGAIN/EINTR is
+ * counted). */
+static int slots_recv (nc_sock *s, uint8_t *slots, uint32_t n) {
+  trim_slots(s, slots);
+  for (uint32_t i = 0; i < n; i++) s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
   /* MSG_TRUNC in flags makes msg_len the datagram's real length (udp_recvmsg), so a truncation can
    * be reported with the size that would have fitted. */
-  int r = recvmmsg(s->fd, s->msgs, s->batch, MSG_DONTWAIT | MSG_TRUNC, NULL);
+  int r = recvmmsg(s->fd, s->msgs, n, MSG_DONTWAIT | MSG_TRUNC, NULL);
   if (r < 0) {
     int e = errno;
     if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR) {
-      s->read_errors += 1;
-      s->last_errno = e;
+      CNT_ADD(s->read_errors, 1);
+      atomic_store_explicit(&s->last_errno, e, memory_order_relaxed);
     }
+    errno = e;
     return -1;
   }
-  *raw = r;
   s->prev_r = (uint32_t)r;
+  CNT_ADD(s->batches, 1);
+  return r;
+}
+
+/* The length of datagram k of the last read, or -1 when it did not fit its slot (counted, with
+ * the size that would have fitted). */
+static int64_t slot_len (nc_sock *s, int k) {
+  uint32_t len = s->msgs[k].msg_len;
+  if ((s->msgs[k].msg_hdr.msg_flags & MSG_TRUNC) || len > s->slot) {
+    CNT_ADD(s->truncated, 1);
+    if (len > atomic_load_explicit(&s->truncated_max_bytes, memory_order_relaxed)) atomic_store_explicit(&s->truncated_max_bytes, len, memory_order_relaxed);
+    return -1;
+  }
+  return len;
+}
+
+/* One read into the JS arrays (no reader thread). Returns the datagrams handed over (truncated
+ * ones skipped), or -1 when nothing was read; *raw gets what the kernel returned, so the caller
+ * can tell a short batch (queue drained) from a full one. */
+static int recv_batch (nc_sock *s, int *raw) {
+  *raw = 0;
+  int r = slots_recv(s, s->data, s->batch);
+  if (r < 0) return -1;
+  *raw = r;
   uint32_t j = 0;
   for (int k = 0; k < r; k++) {
-    struct msghdr *h = &s->msgs[k].msg_hdr;
-    uint32_t len = s->msgs[k].msg_len;
-    if ((h->msg_flags & MSG_TRUNC) || len > s->slot) {
-      s->truncated += 1;
-      if (len > s->truncated_max_bytes) s->truncated_max_bytes = len;
-      continue;
-    }
+    int64_t len = slot_len(s, k);
+    if (len < 0) continue;
     s->offsets[j] = (uint32_t)k * s->stride;
-    s->lengths[j] = len;
+    s->lengths[j] = (uint32_t)len;
     put_addr(&s->names[k], s->addrs + 16 * j, &s->ports[j]);
     j++;
   }
   s->datagrams += j;
-  s->batches += 1;
   return (int)j;
 }
 
@@ -356,8 +374,8 @@ static void on_readable (uv_poll_t *h, int status, int events) {
   nc_sock *s = (nc_sock *)h->data;
   if (s->closed) return;
   if (status < 0) {
-    s->read_errors += 1;
-    s->last_errno = -status;
+    CNT_ADD(s->read_errors, 1);
+    atomic_store_explicit(&s->last_errno, -status, memory_order_relaxed);
     return;
   }
   js_wakeup(s, poll_deliver);
@@ -400,9 +418,6 @@ typedef struct {
  * so that one finds a batch (the coalescing src/worker/worker-main.ts does on the JS side). */
 #define NC_STAGE_BATCH 64
 
-#define CNT_ADD(x, v) atomic_store_explicit(&(x), atomic_load_explicit(&(x), memory_order_relaxed) + (v), memory_order_relaxed)
-#define CNT_GET(x) ((double)atomic_load_explicit(&(x), memory_order_relaxed))
-
 static void efd_clear (int efd) {
   uint64_t v;
   while (read(efd, &v, sizeof v) == (ssize_t)sizeof v) {}
@@ -415,11 +430,12 @@ static void efd_wake (int efd) {
 }
 
 /*
- * Room for an entry of `need` bytes at *head (the reader's unpublished head), skipping to the
- * ring's start with a marker when the end is too close. wait: 1 blocks until the consumer frees
- * room (returns -1 only when the reader is told to stop); 0 returns -1 at once when full.
+ * Room for an entry of `need` bytes at *head (the writer's unpublished head), skipping to the
+ * ring's start with a marker when the end is too close; *at gets the entry's offset in the ring.
+ * wait: 1 blocks until the consumer frees room (returns -1 only when the reader is told to stop);
+ * 0 returns -1 at once when full.
  */
-static int ring_reserve (nc_sock *s, uint64_t *head, uint64_t need, int wait, int rewind) {
+static int ring_reserve (nc_sock *s, uint64_t *head, uint64_t need, int wait, int rewind, uint64_t *at) {
   uint64_t h = *head;
   uint64_t pos = h % s->ring_size;
   uint64_t contig = s->ring_size - pos;
@@ -433,7 +449,7 @@ static int ring_reserve (nc_sock *s, uint64_t *head, uint64_t need, int wait, in
     /* Publish what is written, so the consumer can free room. */
     atomic_store_explicit(&s->ring_head, h, memory_order_release);
     uv_async_send(&s->async);
-    if (!counted) { CNT_ADD(s->t_ring_full_waits, 1); counted = 1; }
+    if (!counted) { CNT_ADD(s->ring_full_waits, 1); counted = 1; }
     atomic_store(&s->reader_waiting, 1);
     if (s->ring_size - (h - atomic_load(&s->ring_tail)) >= need + skip) { atomic_store(&s->reader_waiting, 0); break; }
     struct pollfd p = { s->efd, POLLIN, 0 };
@@ -445,8 +461,10 @@ static int ring_reserve (nc_sock *s, uint64_t *head, uint64_t need, int wait, in
   if (skip) {
     ((nc_ent *)(s->ring + pos))->len = NC_ENT_WRAP;
     h += skip;
+    pos = 0;
   }
   *head = h;
+  *at = pos;
   return 0;
 }
 
@@ -456,17 +474,20 @@ static double mono_ms (void) {
   return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-static void ring_put (nc_sock *s, uint64_t *head, const uint8_t *data, uint32_t len, const struct sockaddr_in6 *sa, double rx) {
-  nc_ent *e = (nc_ent *)(s->ring + (*head % s->ring_size));
+/* Writes an entry at offset `at` (from ring_reserve) and advances *head past it. */
+static void ring_put (nc_sock *s, uint64_t at, uint64_t *head, const uint8_t *data, uint32_t len, const struct sockaddr_in6 *sa, double rx) {
+  nc_ent *e = (nc_ent *)(s->ring + at);
   e->len = len;
   e->pad = 0;
   e->rx_ms = rx;
   put_addr(sa, e->addr, &e->port);
   memcpy((uint8_t *)(e + 1), data, len);
-  uint64_t end = *head % s->ring_size + NC_ENT_BYTES(len);
-  if (end > s->touched_hi) s->touched_hi = end;
-  *head += NC_ENT_BYTES(len);
+  uint64_t bytes = NC_ENT_BYTES(len);
+  if (at + bytes > s->touched_hi) s->touched_hi = at + bytes;
+  *head += bytes;
 }
+
+
 
 /* What stays resident of an idle ring; the rest is given back after a burst (ring_trim). */
 #define NC_RING_KEEP (256u * 1024u)
@@ -477,31 +498,16 @@ static void ring_trim (nc_sock *s) {
   uint64_t from = ((uint64_t)NC_RING_KEEP + s->page - 1) & ~((uint64_t)s->page - 1);
   uint64_t to = (s->touched_hi + s->page - 1) & ~((uint64_t)s->page - 1);
   if (to > s->ring_size) to = s->ring_size;
-  if (to > from && madvise(s->ring + from, to - from, MADV_DONTNEED) == 0) CNT_ADD(s->t_ring_trims, 1);
+  if (to > from && madvise(s->ring + from, to - from, MADV_DONTNEED) == 0) CNT_ADD(s->ring_trims, 1);
   s->touched_hi = NC_RING_KEEP;
   s->last_trim_ms = mono_ms();
 }
 
-/* One recvmmsg into the stage. Returns what the kernel returned (-1: nothing, errno kept). */
-static int stage_recv (nc_sock *s) {
-  trim_slots(s, s->stage);
-  for (uint32_t i = 0; i < s->stage_batch; i++) s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in6);
-  int r = recvmmsg(s->fd, s->msgs, s->stage_batch, MSG_DONTWAIT | MSG_TRUNC, NULL);
-  if (r < 0) return -1;
-  s->prev_r = (uint32_t)r;
-  CNT_ADD(s->t_batches, 1);
-  return r;
-}
-
-/* Datagram k of the stage, or NULL when it was truncated (counted). */
+/* Datagram k of the reader's last read, or NULL when it did not fit (counted). */
 static const uint8_t *stage_datagram (nc_sock *s, int k, uint32_t *len) {
-  uint32_t l = s->msgs[k].msg_len;
-  if ((s->msgs[k].msg_hdr.msg_flags & MSG_TRUNC) || l > s->slot) {
-    CNT_ADD(s->t_truncated, 1);
-    if (l > atomic_load_explicit(&s->t_truncated_max, memory_order_relaxed)) atomic_store_explicit(&s->t_truncated_max, l, memory_order_relaxed);
-    return NULL;
-  }
-  *len = l;
+  int64_t l = slot_len(s, k);
+  if (l < 0) return NULL;
+  *len = (uint32_t)l;
   return s->stage + (size_t)k * s->stride;
 }
 
@@ -520,7 +526,7 @@ static void *reader_main (void *arg) {
   uint32_t unnotified = 0;
   double first_ms = 0;
   while (!atomic_load(&s->reader_stop)) {
-    int r = stage_recv(s);
+    int r = slots_recv(s, s->stage, s->stage_batch);
     if (r < 0) {
       int e = errno;
       if (unnotified > 0) { uv_async_send(&s->async); unnotified = 0; }
@@ -535,32 +541,31 @@ static void *reader_main (void *arg) {
         }
         poll(p, 2, timeout);
       } else {
-        CNT_ADD(s->t_read_errors, 1);
-        atomic_store_explicit(&s->t_last_errno, e, memory_order_relaxed);
-        poll(&p[1], 1, 10); /* not a hot loop on a persistent error */
+        poll(&p[1], 1, 10); /* counted by slots_recv; not a hot loop on a persistent error */
       }
       if (p[1].revents & POLLIN) efd_clear(s->efd);
       continue;
     }
     double rx = now_ms();
     if (unnotified == 0) first_ms = mono_ms();
-    int first = 1;
+    uint32_t pushed = 0;
     for (int k = 0; k < r; k++) {
       uint32_t len = 0;
+      uint64_t at;
       const uint8_t *d = stage_datagram(s, k, &len);
       if (d == NULL) continue;
-      unnotified++;
-      int rw = first;
-      first = 0;
-      if (ring_reserve(s, &head, NC_ENT_BYTES(len), 1, rw) != 0) {
+      /* Only the read's first entry may start the ring again (the ring is empty then or never). */
+      if (ring_reserve(s, &head, NC_ENT_BYTES(len), 1, pushed == 0, &at) != 0) {
         /* Told to stop: what is left of the stage was read from the kernel and must not vanish. */
         s->pend_k = k;
         s->pend_r = r;
         s->pend_rx = rx;
         break;
       }
-      ring_put(s, &head, d, len, &s->names[k], rx);
+      ring_put(s, at, &head, d, len, &s->names[k], rx);
+      pushed++;
     }
+    unnotified += pushed;
     atomic_store_explicit(&s->ring_head, head, memory_order_release);
     int drained = (uint32_t)r < s->stage_batch;
     if (unnotified > 0 && (unnotified >= s->batch || (drained && mono_ms() - first_ms >= 1.0))) {
@@ -597,10 +602,11 @@ static uint32_t ring_fill (nc_sock *s, uint64_t *tail, double *rx) {
   uint64_t t = atomic_load_explicit(&s->ring_tail, memory_order_relaxed);
   uint64_t h = atomic_load_explicit(&s->ring_head, memory_order_acquire);
   uint32_t j = 0, o = 0;
+  uint64_t pos = t % s->ring_size; /* then advanced with t: entries never cross the end */
   while (t < h && j < s->batch) {
-    uint64_t pos = t % s->ring_size;
+    if (pos == s->ring_size) pos = 0;
     const nc_ent *e = (const nc_ent *)(s->ring + pos);
-    if (e->len == NC_ENT_WRAP) { t += s->ring_size - pos; continue; }
+    if (e->len == NC_ENT_WRAP) { t += s->ring_size - pos; pos = 0; continue; }
     if (j > 0 && (uint64_t)o + e->len > s->out_max_bytes) break;
     memcpy(s->data + o, (const uint8_t *)(e + 1), e->len);
     s->offsets[j] = o;
@@ -611,6 +617,7 @@ static uint32_t ring_fill (nc_sock *s, uint64_t *tail, double *rx) {
     o += (e->len + 7u) & ~7u;
     j++;
     t += NC_ENT_BYTES(e->len);
+    pos += NC_ENT_BYTES(e->len);
   }
   *tail = t;
   return j;
@@ -638,7 +645,6 @@ static double ring_deliver (nc_sock *s, napi_env env, napi_value self, napi_valu
       break;
     }
     s->datagrams += n;
-    s->batches += 1;
     total += n;
     napi_status st = call_js_at(s, env, self, cb, (int)n, rx);
     if (!s->closed) ring_release(s, tail);
@@ -667,6 +673,11 @@ static void on_async (uv_async_t *h) {
 }
 
 /* ---------- teardown ---------- */
+
+/* The libuv handle that drives JS: the async handle the reader signals, or the poll handle. */
+static uv_handle_t *loop_handle (nc_sock *s) {
+  return s->ring != NULL ? (uv_handle_t *)&s->async : (uv_handle_t *)&s->poll;
+}
 
 static void free_sock (nc_sock *s) {
   if (s->efd >= 0) close(s->efd);
@@ -706,7 +717,7 @@ static void sock_teardown (nc_sock *s, int from_cleanup_hook) {
   /* The reader goes first (it polls and reads the fd); uv_close stops the poll (epoll_ctl DEL)
    * or the async handle, so closing the fd right after is safe. */
   reader_stop_join(s);
-  if (s->poll_active) uv_close(s->ring != NULL ? (uv_handle_t *)&s->async : (uv_handle_t *)&s->poll, on_poll_closed);
+  if (s->poll_active) uv_close(loop_handle(s), on_poll_closed);
   if (s->fd >= 0) { close(s->fd); s->fd = -1; }
   if (s->box != NULL) { s->box->s = NULL; s->box = NULL; }
   s->data = NULL; s->offsets = NULL; s->lengths = NULL; s->addrs = NULL; s->ports = NULL;
@@ -881,6 +892,58 @@ static napi_value m_close (napi_env env, napi_callback_info info) {
 
 /* Reads what is queued right now and hands it to the callback, synchronously; for a shutdown that
  * should not lose the datagrams already in the kernel queue. Returns the datagrams delivered. */
+/*
+ * drain() with a reader thread: stops the reader, then on this thread delivers the ring, what the
+ * reader had read but not yet put into a full ring, and the kernel's queue (read through the ring,
+ * which is handed over whenever it is full), up to max_batches, whatever the callback does with
+ * pause() (as the loop without a reader). Returns 1 when the callback threw (exception pending).
+ * The caller starts the reader again.
+ */
+static int ring_drain (nc_sock *s, napi_env env, napi_value self, napi_value cb, uint32_t max_batches, double *total) {
+  reader_stop_join(s);
+  int was_paused = s->paused;
+  s->paused = 0;
+  uint64_t head = atomic_load(&s->ring_head);
+  int threw = 0, stuck = 0;
+  uint32_t handed = 0;
+  while (!threw && !stuck && !s->closed && handed < max_batches) {
+    double d = ring_deliver(s, env, self, cb, max_batches - handed, NULL, 1);
+    if (d < 0) { threw = 1; break; }
+    *total += d;
+    if (d > 0) handed++;
+    if (s->closed || handed >= max_batches) break;
+    int r, k = 0;
+    double rx;
+    if (s->pend_r > 0) {
+      k = s->pend_k; r = s->pend_r; rx = s->pend_rx;
+      s->pend_r = 0;
+    } else {
+      r = slots_recv(s, s->stage, s->stage_batch);
+      if (r < 0) break;
+      rx = now_ms();
+    }
+    for (; k < r && !threw && !stuck && !s->closed; k++) {
+      uint32_t len = 0;
+      uint64_t at = 0;
+      const uint8_t *dg = stage_datagram(s, k, &len);
+      if (dg == NULL) continue;
+      for (int idle = 0; !s->closed && ring_reserve(s, &head, NC_ENT_BYTES(len), 0, 0, &at) != 0;) {
+        /* Full: hand the ring over first (a batch at a time, until there is room). */
+        atomic_store_explicit(&s->ring_head, head, memory_order_release);
+        double m = ring_deliver(s, env, self, cb, 1, NULL, 1);
+        if (m < 0) { threw = 1; break; }
+        *total += m;
+        /* Only a wrap marker was passed; a second empty round would mean no progress at all. */
+        if (m == 0 && ++idle > 1) { stuck = 1; break; }
+      }
+      if (!threw && !stuck && !s->closed) ring_put(s, at, &head, dg, len, &s->names[k], rx);
+    }
+    atomic_store_explicit(&s->ring_head, head, memory_order_release);
+  }
+  s->paused = was_paused;
+  return threw;
+}
+
 static napi_value m_drain (napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -905,57 +968,13 @@ static napi_value m_drain (napi_env env, napi_callback_info info) {
   napi_get_reference_value(env, s->self_ref, &self);
   napi_get_reference_value(env, s->cb_ref, &cb);
   if (s->ring != NULL) {
-    /* The reader stops; this thread delivers the ring, then reads the socket through the ring
-     * itself until it is empty or max_batches are out, and starts the reader again. */
-    reader_stop_join(s);
-    int was_paused = s->paused;
-    s->paused = 0;
-    uint64_t head = atomic_load(&s->ring_head);
-    int threw = 0;
-    uint32_t handed = 0;
-    while (!threw && !s->closed && handed < max_batches) {
-      /* Like the reading loop below, drain() delivers whatever the callback does with pause(). */
-      double d = ring_deliver(s, env, self, cb, max_batches - handed, NULL, 1);
-      if (d < 0) { threw = 1; break; }
-      total += d;
-      if (d > 0) handed++;
-      if (s->closed || handed >= max_batches) break;
-      int r, k0 = 0;
-      double rx;
-      if (s->pend_r > 0) {
-        /* What the reader had read but not yet put into the ring when it was stopped. */
-        k0 = s->pend_k; r = s->pend_r; rx = s->pend_rx;
-        s->pend_r = 0;
-      } else {
-        r = stage_recv(s);
-        if (r < 0) break;
-        rx = now_ms();
-      }
-      for (int k = k0; k < r && !threw && !s->closed; k++) {
-        uint32_t len = 0;
-        const uint8_t *dg = stage_datagram(s, k, &len);
-        if (dg == NULL) continue;
-        int idle = 0;
-        while (!s->closed && ring_reserve(s, &head, NC_ENT_BYTES(len), 0, 0) != 0) {
-          /* Full: hand the ring over first (a batch at a time, until there is room). */
-          atomic_store_explicit(&s->ring_head, head, memory_order_release);
-          double m = ring_deliver(s, env, self, cb, 1, NULL, 1);
-          if (m < 0) { threw = 1; break; }
-          total += m;
-          /* Only a wrap marker was passed; a second empty round would mean no progress at all. */
-          if (m == 0 && ++idle > 1) { threw = -1; break; }
-        }
-        if (!threw && !s->closed) ring_put(s, &head, dg, len, &s->names[k], rx);
-      }
-      atomic_store_explicit(&s->ring_head, head, memory_order_release);
-    }
-    s->paused = was_paused;
+    int threw = ring_drain(s, env, self, cb, max_batches, &total);
     if (!s->closed) {
       int e = reader_start(s);
-      if (e != 0 && threw <= 0) { throw_sys(env, "pthread_create", e); return NULL; }
+      if (e != 0 && !threw) { throw_sys(env, "pthread_create", e); return NULL; }
       if (!ring_empty(s) && !s->paused) uv_async_send(&s->async);
     }
-    if (threw > 0) return NULL; /* the callback's exception propagates */
+    if (threw) return NULL; /* the callback's exception propagates */
     napi_create_double(env, total, &out);
     return out;
   }
@@ -1001,6 +1020,18 @@ static void set_num (napi_env env, napi_value o, const char *k, double v) {
   napi_set_named_property(env, o, k, x);
 }
 
+/* Resident bytes of the ring (mincore, a page map at a time), or -1 if unknown. */
+static double ring_resident_bytes (nc_sock *s) {
+  unsigned char vec[4096];
+  size_t pages = s->ring_size / s->page, n = 0;
+  for (size_t at = 0; at < pages; at += sizeof vec) {
+    size_t k = pages - at < sizeof vec ? pages - at : sizeof vec;
+    if (mincore(s->ring + at * s->page, k * s->page, vec) != 0) return -1;
+    for (size_t i = 0; i < k; i++) n += vec[i] & 1;
+  }
+  return (double)n * s->page;
+}
+
 static napi_value m_stats (napi_env env, napi_callback_info info) {
   size_t argc = 0;
   nc_sock *s = unwrap(env, info, &argc, NULL);
@@ -1008,42 +1039,23 @@ static napi_value m_stats (napi_env env, napi_callback_info info) {
   napi_create_object(env, &o);
   if (s == NULL) return o;
   set_num(env, o, "datagrams", s->datagrams);
-  int last_errno = s->last_errno;
-  if (s->ring != NULL) {
-    set_num(env, o, "batches", CNT_GET(s->t_batches));
-    set_num(env, o, "truncated", CNT_GET(s->t_truncated));
-    set_num(env, o, "truncatedMaxBytes", CNT_GET(s->t_truncated_max));
-    set_num(env, o, "slotTrims", CNT_GET(s->t_slot_trims));
-    set_num(env, o, "readErrors", CNT_GET(s->t_read_errors));
-    set_num(env, o, "ringBytes", (double)s->ring_size);
-    set_num(env, o, "ringUsedBytes", (double)(atomic_load(&s->ring_head) - atomic_load(&s->ring_tail)));
-    set_num(env, o, "ringFullWaits", CNT_GET(s->t_ring_full_waits));
-    set_num(env, o, "ringTrims", CNT_GET(s->t_ring_trims));
-    {
-      /* Resident pages of the ring (mincore), for tests and diagnostics. */
-      size_t pages = s->ring_size / s->page;
-      unsigned char *vec = malloc(pages);
-      double resident = -1;
-      if (vec != NULL && mincore(s->ring, s->ring_size, vec) == 0) {
-        size_t n = 0;
-        for (size_t i = 0; i < pages; i++) n += vec[i] & 1;
-        resident = (double)n * s->page;
-      }
-      free(vec);
-      set_num(env, o, "ringResidentBytes", resident);
-    }
-    last_errno = atomic_load_explicit(&s->t_last_errno, memory_order_relaxed);
-  } else {
-    set_num(env, o, "batches", s->batches);
-    set_num(env, o, "truncated", s->truncated);
-    set_num(env, o, "truncatedMaxBytes", s->truncated_max_bytes);
-    set_num(env, o, "slotTrims", s->slot_trims);
-    set_num(env, o, "readErrors", s->read_errors);
-  }
+  set_num(env, o, "batches", CNT_GET(s->batches));
+  set_num(env, o, "truncated", CNT_GET(s->truncated));
+  set_num(env, o, "truncatedMaxBytes", CNT_GET(s->truncated_max_bytes));
+  set_num(env, o, "slotTrims", CNT_GET(s->slot_trims));
+  set_num(env, o, "readErrors", CNT_GET(s->read_errors));
+  int last_errno = atomic_load_explicit(&s->last_errno, memory_order_relaxed);
   if (last_errno != 0) {
     napi_value e;
     napi_create_string_utf8(env, errno_name(last_errno), NAPI_AUTO_LENGTH, &e);
     napi_set_named_property(env, o, "lastError", e);
+  }
+  if (s->ring != NULL) {
+    set_num(env, o, "ringBytes", (double)s->ring_size);
+    set_num(env, o, "ringUsedBytes", (double)(atomic_load(&s->ring_head) - atomic_load(&s->ring_tail)));
+    set_num(env, o, "ringFullWaits", CNT_GET(s->ring_full_waits));
+    set_num(env, o, "ringTrims", CNT_GET(s->ring_trims));
+    set_num(env, o, "ringResidentBytes", ring_resident_bytes(s));
   }
   uint32_t mi[NC_MEMINFO_VARS];
   if (meminfo(s, mi) == 0) {
@@ -1056,7 +1068,7 @@ static napi_value m_stats (napi_env env, napi_callback_info info) {
 static napi_value m_ref (napi_env env, napi_callback_info info) {
   size_t argc = 0;
   nc_sock *s = unwrap(env, info, &argc, NULL);
-  if (s != NULL && s->poll_active && !s->closed) uv_ref(s->ring != NULL ? (uv_handle_t *)&s->async : (uv_handle_t *)&s->poll);
+  if (s != NULL && s->poll_active && !s->closed) uv_ref(loop_handle(s));
   return NULL;
 }
 
@@ -1088,7 +1100,7 @@ static napi_value m_resume (napi_env env, napi_callback_info info) {
 static napi_value m_unref (napi_env env, napi_callback_info info) {
   size_t argc = 0;
   nc_sock *s = unwrap(env, info, &argc, NULL);
-  if (s != NULL && s->poll_active && !s->closed) uv_unref(s->ring != NULL ? (uv_handle_t *)&s->async : (uv_handle_t *)&s->poll);
+  if (s != NULL && s->poll_active && !s->closed) uv_unref(loop_handle(s));
   return NULL;
 }
 
@@ -1298,7 +1310,7 @@ static napi_value m_open (napi_env env, napi_callback_info info) {
     s->out_max_bytes = (uint32_t)(area < (1u << 20) ? area : (1u << 20));
     if (s->ring == NULL || s->stage == NULL || s->efd < 0) {
       int e = s->efd < 0 ? errno : ENOMEM;
-      const char *what = s->efd < 0 ? "eventfd" : "malloc";
+      const char *what = s->efd < 0 ? "eventfd" : s->ring == NULL ? "mmap" : "malloc";
       close(fd);
       s->fd = -1;
       free_sock(s);

@@ -258,7 +258,7 @@ export class Daemon {
         sinks: s.sinks,
         incidents: s.incidents,
         admission: s.admission,
-        queueBytes: this.#ingest?.queuedBytes(w.thread) ?? w.queueBytes ?? 0,
+        queueBytes: this.#queuedBytes(w),
         ...(w.ingest !== undefined ? { ingest: w.ingest } : {})
       })
     }
@@ -469,11 +469,16 @@ export class Daemon {
     return out
   }
 
+  /** Bytes waiting for worker `w`: its input queue here (JS path) or its reader-thread ring (native). */
+  #queuedBytes (w: WorkerSlot): number {
+    return this.#ingest?.queuedBytes(w.thread) ?? w.queueBytes ?? 0
+  }
+
   /** Latest snapshot of every worker (for metrics). */
   snapshots (): Array<{ thread: number, snapshot?: PipelineSnapshot, hosts: HostStat[], queuedBytes: number, kernelDrops?: number | null, ready: boolean }> {
     return this.#workers.map((w) => {
       const o: { thread: number, snapshot?: PipelineSnapshot, hosts: HostStat[], queuedBytes: number, kernelDrops?: number | null, ready: boolean } =
-        { thread: w.thread, hosts: w.hosts, queuedBytes: this.#ingest?.queuedBytes(w.thread) ?? w.queueBytes ?? 0, ready: w.ready && !w.stopping }
+        { thread: w.thread, hosts: w.hosts, queuedBytes: this.#queuedBytes(w), ready: w.ready && !w.stopping }
       if (w.snapshot !== undefined) o.snapshot = w.snapshot
       if (w.kernelDrops !== undefined) o.kernelDrops = w.kernelDrops
       return o

@@ -305,9 +305,10 @@ export function openNativeSocket (opts: NativeSocketOptions, onBatch: (b: Packet
   } catch (err) {
     const e = err as { code?: string, syscall?: string, message?: string }
     if (e.code === 'EINVAL' && e.syscall === undefined) throw optionError('address', 'an IPv4 or IPv6 address', opts.address)
+    const reader = e.syscall !== undefined && READER_SYSCALLS.has(e.syscall)
     throw new NetconsdError('NETCONSD_ERR_INGEST_BIND',
-      `Cannot listen on UDP [${opts.address}]:${port}: ${e.message ?? String(err)}.` + bindHint(e.code),
-      { address: opts.address, port, errno: e.code, syscall: e.syscall }, { cause: err })
+      `Cannot listen on UDP [${opts.address}]:${port}: ${e.message ?? String(err)}.` + (reader ? readerHint(e.syscall!) : bindHint(e.code)),
+      { address: opts.address, port, errno: e.code, syscall: e.syscall, ...(reader ? { field: 'listen.receiveRingBytes' } : {}) }, { cause: err })
   }
   batch = {
     count: 0,
@@ -367,6 +368,15 @@ function socketsOnPort (port: number): number {
     }
   }
   return n
+}
+
+/** What the addon calls to set up the reader thread (recv.c m_open) rather than the socket. */
+const READER_SYSCALLS = new Set(['pthread_create', 'eventfd', 'mmap', 'malloc', 'uv_async_init'])
+
+function readerHint (syscall: string): string {
+  return syscall === 'mmap' || syscall === 'malloc'
+    ? ' The reader thread\'s ring (listen.receiveRingBytes) could not be allocated: lower listen.receiveRingBytes, or set it to 0 to read the socket on the worker\'s own thread.'
+    : ' The socket\'s reader thread could not be started (a thread or process limit: systemd TasksMax, a cgroup\'s pids.max, ulimit -u): raise the limit, or set listen.receiveRingBytes to 0 to read the socket on the worker\'s own thread.'
 }
 
 function bindHint (code: string | undefined): string {

@@ -80,8 +80,12 @@ function pauseReading (): void {
  * rates a sender's bursts woke the worker every ~16 datagrams, and each wakeup (epoll, recvmmsg
  * until EAGAIN, a JS call, an event-loop turn) cost more than the datagrams: at 100k msgs/s the
  * worker's system time fell from 0.87 to 0.52 s per 4 s with it. Adds at most ~1 ms of latency;
- * what arrives meanwhile waits in the socket's receive buffer.
+ * what arrives meanwhile waits in the socket's receive buffer. With the reader thread
+ * (listen.receiveRingBytes > 0) the reader coalesces (recv.c wakes this thread once a batch waits
+ * or after 1 ms), so this would only add a millisecond and a timer per wakeup: it is off then
+ * (file sink at 30k and 100k msgs/s, two runs each: the worker's CPU the same or lower without it).
  */
+const LINGER = data.config.listen.receiveRingBytes === 0
 const LINGER_BELOW = 64
 const LINGER_MS = 1
 let lingering = false
@@ -123,7 +127,7 @@ async function start (): Promise<void> {
         for (let i = 0; i < b.count; i++) nativeIngest.bytes += b.lengths[i]!
         pipeline.receiveBatch(b)
         if (pipeline.pressure() > HIGH_WATER) pauseReading()
-        else if (b.count < LINGER_BELOW) linger()
+        else if (LINGER && b.count < LINGER_BELOW) linger()
       })
       post({ type: 'ready', receivePath: 'native', recvBufferBytes: native.recvBufferBytes, boundPort: native.boundPort })
     } else {

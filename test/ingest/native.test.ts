@@ -12,7 +12,8 @@ import { Worker } from 'node:worker_threads'
 import { spawnSync } from 'node:child_process'
 import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { openNativeSocket, loadNative, loadNativeFrom, nativeUnavailableReason, type NativeSocket } from '../../src/ingest/native.js'
 import { formatAddress, type PacketBatch } from '../../src/ingest/batch.js'
 import { distDir } from '../helpers/paths.js'
@@ -41,6 +42,17 @@ async function sendAll (payloads: Buffer[], port: number, host = '127.0.0.1', ty
 
 function baseOpts (extra: Partial<Parameters<typeof openNativeSocket>[0]> = {}): Parameters<typeof openNativeSocket>[0] {
   return { address: '::', port: 0, recvBufferBytes: 1 << 20, reusePort: false, batchSize: 16, ...extra }
+}
+
+/** Sends `${prefix}0`.. from a child process, so they are queued before this thread looks. */
+function queueFromChild (port: number, prefix: string, n: number): void {
+  const r = spawnSync(process.execPath, ['-e', `const c=require('dgram').createSocket('udp4');let n=0;for(let i=0;i<${n};i++)c.send('${prefix}'+i,${port},'127.0.0.1',()=>{if(++n===${n})c.close()})`])
+  assert.equal(r.status, 0, r.stderr?.toString())
+}
+
+/** The 6-digit sequence tag the bursts below put at the start of datagram i. */
+function tag (b: PacketBatch, i: number): string {
+  return b.data.subarray(b.offsets[i], b.offsets[i]! + 6).toString()
 }
 
 function texts (b: PacketBatch): string[] {
@@ -82,6 +94,7 @@ for (const ringBytes of [0, 4 << 20]) {
         [{ maxDatagramBytes: 0 }, 'maxDatagramBytes'],
         [{ maxDatagramBytes: 70000 }, 'maxDatagramBytes'],
         [{ recvBufferBytes: -5 }, 'recvBufferBytes'],
+        [{ ringBytes: -1 }, 'ringBytes'],
         [{ address: 'not-an-address' }, 'address'],
         [{ address: '' }, 'address']
       ]
@@ -213,9 +226,7 @@ for (const ringBytes of [0, 4 << 20]) {
         try { s!.drain() } catch (err) { inner = err }
       })
       try {
-      // Sent from a child process, so the datagrams are queued before this thread looks.
-        const r = spawnSync(process.execPath, ['-e', `const c=require('dgram').createSocket('udp4');let n=0;for(let i=0;i<20;i++)c.send('d'+i,${s.boundPort},'127.0.0.1',()=>{if(++n===20)c.close()})`])
-        assert.equal(r.status, 0)
+        queueFromChild(s.boundPort, 'd', 20)
         const n = s.drain()
         assert.equal(n, 20)
         assert.equal(got.length, 20)
@@ -247,8 +258,7 @@ for (const ringBytes of [0, 4 << 20]) {
       let s: NativeSocket | undefined = undefined
       s = openNativeSocket(opts({ batchSize: 4 }), (b) => { got.push(...texts(b)); s!.pause() })
       try {
-        const r = spawnSync(process.execPath, ['-e', `const c=require('dgram').createSocket('udp4');let n=0;for(let i=0;i<20;i++)c.send('q'+i,${s.boundPort},'127.0.0.1',()=>{if(++n===20)c.close()})`])
-        assert.equal(r.status, 0)
+        queueFromChild(s.boundPort, 'q', 20)
         assert.equal(s.drain(), 20)
         assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => `q${i}`))
       } finally { s.close() }
@@ -282,6 +292,28 @@ for (const ringBytes of [0, 4 << 20]) {
   })
 }
 
+test('a reader thread that cannot start is a bind error naming listen.receiveRingBytes and the fix', { skip: process.platform !== 'linux' && 'Linux only' }, () => {
+  // A stand-in addon whose open() fails the way recv.c does when pthread_create is refused.
+  const dir = mkdtempSync(join(tmpdir(), 'ncfake-'))
+  const fake = join(dir, 'fake.cjs')
+  writeFileSync(fake, `module.exports = { abi: 2, open () { const e = new Error('pthread_create failed: Resource temporarily unavailable'); e.code = 'EAGAIN'; e.syscall = 'pthread_create'; throw e } }`)
+  const script = `import(${JSON.stringify(nativeUrl)}).then(({ openNativeSocket }) => {
+    try { openNativeSocket({ address: '::', port: 0, recvBufferBytes: 0, reusePort: false, batchSize: 8, ringBytes: 4194304 }, () => {}) } catch (err) {
+      console.log(JSON.stringify({ code: err.code, field: err.field, syscall: err.syscall, message: err.message }))
+    }
+  })`
+  try {
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, NETCONSD_NATIVE_ADDON: fake } })
+    assert.equal(r.status, 0, r.stderr)
+    const e = JSON.parse(r.stdout) as { code: string, field: string, syscall: string, message: string }
+    assert.equal(e.code, 'NETCONSD_ERR_INGEST_BIND')
+    assert.equal(e.syscall, 'pthread_create')
+    assert.equal(e.field, 'listen.receiveRingBytes')
+    assert.match(e.message, /reader thread could not be started/)
+    assert.match(e.message, /set listen\.receiveRingBytes to 0/)
+  } finally { rmSync(dir, { recursive: true, force: true }) }
+})
+
 describe('the reader thread', { skip }, () => {
   // The point of it: the thread that parses can stop (a long GC, a sink's write, a busy CPU)
   // while the socket keeps being read. spawnSync blocks this thread while a child sends a burst
@@ -295,7 +327,7 @@ describe('the reader thread', { skip }, () => {
   test('an idle ring gives back what a burst made resident, and a ring that keeps up stays small', async () => {
     const got: string[] = []
     const s = openNativeSocket(baseOpts({ recvBufferBytes: 4 << 20, batchSize: 256, ringBytes: 8 << 20 }), (b) => {
-      for (let i = 0; i < b.count; i++) got.push(b.data.subarray(b.offsets[i], b.offsets[i]! + 6).toString())
+      for (let i = 0; i < b.count; i++) got.push(tag(b, i))
     })
     try {
       s.pause()
@@ -321,7 +353,7 @@ describe('the reader thread', { skip }, () => {
   test('drain() while the ring is full hands over the ring, what the reader held and the kernel queue, in order', async () => {
     const got: string[] = []
     const s = openNativeSocket(baseOpts({ recvBufferBytes: 2 << 20, batchSize: 64, ringBytes: 256 * 1024 }), (b) => {
-      for (let i = 0; i < b.count; i++) got.push(b.data.subarray(b.offsets[i], b.offsets[i]! + 6).toString())
+      for (let i = 0; i < b.count; i++) got.push(tag(b, i))
     })
     try {
       s.pause()
@@ -344,7 +376,7 @@ describe('the reader thread', { skip }, () => {
     test(ringBytes === 0 ? 'without it, a blocked thread loses what its kernel buffer cannot hold (counted)' : 'with it, a blocked thread loses nothing of a burst its kernel buffer cannot hold', async () => {
       const got: string[] = []
       const s = openNativeSocket(baseOpts({ recvBufferBytes: 1 << 20, batchSize: 256, ringBytes }), (b) => {
-        for (let i = 0; i < b.count; i++) got.push(b.data.subarray(b.offsets[i], b.offsets[i]! + 6).toString())
+        for (let i = 0; i < b.count; i++) got.push(tag(b, i))
       })
       try {
         const n = 5000
